@@ -1,0 +1,77 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Tributary",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "KafkaProtocol", targets: ["KafkaProtocol"]),
+        .library(name: "LogStore", targets: ["LogStore"]),
+        .library(name: "Broker", targets: ["Broker"]),
+        .executable(name: "tributary", targets: ["tributary"]),
+        .executable(name: "kafka-codegen", targets: ["kafka-codegen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // SSE4.2 / portable CRC32C. Kept in C so the hot loop can use the crc32 instruction.
+        .target(name: "CCRC32C"),
+        .target(
+            name: "KafkaProtocol",
+            dependencies: [
+                "CCRC32C",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "LogStore",
+            dependencies: [
+                "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Broker",
+            dependencies: [
+                "KafkaProtocol",
+                "LogStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "tributary",
+            dependencies: [
+                "Broker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(name: "kafka-codegen"),
+        .testTarget(
+            name: "KafkaProtocolTests",
+            dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "LogStoreTests",
+            dependencies: ["LogStore", "KafkaProtocol"]
+        ),
+        .testTarget(
+            name: "BrokerTests",
+            dependencies: [
+                "Broker", "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+    ]
+)
