@@ -1,1 +1,45 @@
-// Placeholder.
+import KafkaProtocol
+import Logging
+import LogStore
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The broker: topics and their logs, the request handler, and the services that run it
+/// (the listener and log maintenance). Run its `services` in one `ServiceGroup`, then call
+/// `shutdown()` to flush and checkpoint every log.
+public final class Broker: Sendable {
+    public let configuration: BrokerConfiguration
+    public let topics: TopicManager
+    let notifier: AppendNotifier
+    let producerIds: ProducerIdManager
+    let threadPool: NIOThreadPool
+    let logger: Logger
+    public let listener: KafkaListener
+    public let maintenance: LogMaintenanceService
+
+    public init(configuration: BrokerConfiguration, logger: Logger,
+                eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, threadPool: NIOThreadPool = .singleton) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.threadPool = threadPool
+        notifier = AppendNotifier()
+        topics = try TopicManager(configuration: configuration, notifier: notifier, logger: logger)
+        producerIds = try ProducerIdManager(dataDirectory: configuration.dataDirectory)
+        listener = KafkaListener(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        maintenance = LogMaintenanceService(configuration: configuration, topics: topics, threadPool: threadPool, logger: logger)
+        let (topics, notifier, producerIds) = (self.topics, self.notifier, self.producerIds)
+        listener.makeHandler = { port in
+            RequestHandler(configuration: configuration, topics: topics, notifier: notifier, producerIds: producerIds,
+                           threadPool: threadPool, advertisedPort: configuration.advertisedPort ?? port, logger: logger)
+        }
+    }
+
+    public var services: [any Service] { [listener, maintenance] }
+
+    /// Flushes and checkpoints every partition so the next start needs no recovery scan.
+    public func shutdown() {
+        topics.closeAll()
+        logger.info("broker stopped; logs flushed and checkpointed")
+    }
+}

@@ -1,0 +1,39 @@
+import LogStore
+
+/// Everything the broker needs to start, with Kafka's defaults. The CLI and the
+/// properties-file parser build one of these; nothing here reads files.
+public struct BrokerConfiguration: Sendable {
+    /// Where to listen (`listeners`). Default 127.0.0.1:9092.
+    public var host: String = "127.0.0.1"
+    public var port: Int = 9092
+    /// What clients are told to connect to (`advertised.listeners`); defaults to the
+    /// listen address (with the real port when `port` is 0).
+    public var advertisedHost: String?
+    public var advertisedPort: Int?
+    /// `log.dirs`: the data directory. Default ./tributary-data.
+    public var dataDirectory: String = "tributary-data"
+    /// `node.id`.
+    public var nodeId: Int32 = 0
+    /// `num.partitions`: partitions of auto-created topics. Default 1.
+    public var numPartitions: Int32 = 1
+    /// `auto.create.topics.enable`. Default true.
+    public var autoCreateTopics: Bool = true
+    /// `socket.request.max.bytes`: the largest request frame accepted. Default 100 MiB.
+    public var socketRequestMaxBytes: Int = 104_857_600
+    /// `log.retention.check.interval.ms`: how often retention runs. Default 5 minutes.
+    public var retentionCheckIntervalMs: Int64 = 300_000
+    /// `log.flush.scheduler.interval.ms`: how often the flush policy is checked. Default 1 s
+    /// (Kafka's is Long.MAX; ours checks often because `flush.ms` is cheap to evaluate).
+    public var flushCheckIntervalMs: Int64 = 1000
+    /// `log.flush.offset.checkpoint.interval.ms`: how often recovery points are written. Default 60 s.
+    public var checkpointIntervalMs: Int64 = 60_000
+    /// Defaults for every topic (the `log.*` broker settings).
+    public var logDefaults = LogConfig()
+
+    public init() {}
+
+    public var effectiveAdvertisedHost: String {
+        if let advertisedHost { return advertisedHost }
+        return host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+    }
+}

@@ -1,0 +1,99 @@
+import KafkaProtocol
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Accepts Kafka connections and serves each one: frames in, responses out, in request
+/// order. A connection whose request cannot be decoded is closed with a logged reason;
+/// other connections are unaffected.
+public final class KafkaListener: Service, @unchecked Sendable {
+    // @unchecked: `makeHandler` is set once by Broker.init before `run` is called.
+    let configuration: BrokerConfiguration
+    let eventLoopGroup: MultiThreadedEventLoopGroup
+    let logger: Logger
+    var makeHandler: (@Sendable (Int) -> RequestHandler)!
+    private let bound: EventLoopPromise<Int>
+
+    init(configuration: BrokerConfiguration, eventLoopGroup: MultiThreadedEventLoopGroup, logger: Logger) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.bound = eventLoopGroup.any().makePromise(of: Int.self)
+    }
+
+    /// The port actually bound (useful with port 0). Waits until the listener is up.
+    public func boundPort() async throws -> Int {
+        try await bound.futureResult.get()
+    }
+
+    public func run() async throws {
+        let maxFrame = configuration.socketRequestMaxBytes
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            server = try await ServerBootstrap(group: eventLoopGroup)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .bind(host: configuration.host, port: configuration.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(KafkaFrameDecoder(maximumFrameSize: maxFrame)))
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            bound.fail(error)
+            throw error
+        }
+        let port = server.channel.localAddress?.port ?? configuration.port
+        let handler = makeHandler(port)
+        logger.info("listening", metadata: ["address": "\(configuration.host):\(port)",
+                                            "advertised": "\(configuration.effectiveAdvertisedHost):\(configuration.advertisedPort ?? port)",
+                                            "data.dir": "\(configuration.dataDirectory)"])
+        bound.succeed(port)
+        let serverChannel = server.channel
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        group.addTask { await self.serve(connection, handler: handler) }
+                    }
+                }
+                // The listening socket is closed: stop serving existing connections too.
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            serverChannel.close(promise: nil)
+        }
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: RequestHandler) async {
+        let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                try await withTaskCancellationHandler {
+                    for try await frame in inbound {
+                        if let response = try await handler.handle(frame: frame) {
+                            try await outbound.write(response)
+                        }
+                    }
+                } onCancel: {
+                    connection.channel.close(promise: nil)
+                }
+            }
+        } catch let error as KafkaFrameDecoder.FrameTooLarge {
+            logger.warning("closing connection: request too large", metadata: ["peer": "\(peer)", "reason": "\(error)"])
+        } catch let error as KafkaProtocolError {
+            logger.warning("closing connection: malformed request", metadata: ["peer": "\(peer)", "reason": "\(error)"])
+        } catch let error as RequestError {
+            logger.warning("closing connection: unsupported request", metadata: ["peer": "\(peer)", "reason": "\(error)"])
+        } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
+            logger.debug("connection closed", metadata: ["peer": "\(peer)"])
+        } catch {
+            logger.debug("connection ended", metadata: ["peer": "\(peer)", "reason": "\(error)"])
+        }
+    }
+}

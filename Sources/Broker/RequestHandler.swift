@@ -1,0 +1,155 @@
+import KafkaProtocol
+import Logging
+import LogStore
+import NIOCore
+import NIOPosix
+
+/// Turns one request frame into its response frame. One instance serves every
+/// connection; per-connection ordering is the caller's (requests of a connection are
+/// handled one after another, as Kafka does).
+public final class RequestHandler: Sendable {
+    let configuration: BrokerConfiguration
+    let topics: TopicManager
+    let notifier: AppendNotifier
+    let producerIds: ProducerIdManager
+    let threadPool: NIOThreadPool
+    let logger: Logger
+    /// The port clients should be told about (the real one when bound to port 0).
+    let advertisedPort: Int
+
+    /// The versions we implement and advertise in ApiVersions. Produce below 3 and Fetch
+    /// below 4 carry the legacy message formats (magic 0/1), which Tributary does not
+    /// store or convert.
+    static let supportedVersions: [APIKey: ClosedRange<Int16>] = [
+        .produce: 3...11,
+        .fetch: 4...17,
+        .listOffsets: 1...9,
+        .metadata: 0...12,
+        .apiVersions: 0...4,
+        .createTopics: 0...7,
+        .deleteTopics: 0...6,
+        .initProducerId: 0...5,
+        .createPartitions: 0...3,
+        .describeConfigs: 0...4,
+        .alterConfigs: 0...2,
+        .incrementalAlterConfigs: 0...1,
+        .deleteRecords: 0...2,
+        .describeCluster: 0...1,
+        .describeLogDirs: 0...4,
+    ]
+
+    init(configuration: BrokerConfiguration, topics: TopicManager, notifier: AppendNotifier,
+         producerIds: ProducerIdManager, threadPool: NIOThreadPool, advertisedPort: Int, logger: Logger) {
+        self.configuration = configuration
+        self.topics = topics
+        self.notifier = notifier
+        self.producerIds = producerIds
+        self.threadPool = threadPool
+        self.advertisedPort = advertisedPort
+        self.logger = logger
+    }
+
+    var advertisedHost: String { configuration.effectiveAdvertisedHost }
+
+    /// Handles one frame (without its size prefix). Returns the size-prefixed response,
+    /// or nil when the request expects none (Produce with acks=0). Throws for a request
+    /// the connection cannot survive (undecodable, unknown API); the caller closes it.
+    public func handle(frame: ByteBuffer) async throws -> ByteBuffer? {
+        let request = try KafkaRequestFrame(frame: frame)
+        let header = request.header
+        guard let apiKey = header.apiKey else {
+            throw RequestError("unknown API key \(header.requestApiKey)")
+        }
+        let version = header.requestApiVersion
+        guard let supported = Self.supportedVersions[apiKey] else {
+            throw RequestError("API \(apiKey.name) is not supported")
+        }
+        guard supported.contains(version) else {
+            if apiKey == .apiVersions {
+                // KIP-511: answer an unknown ApiVersions version with a v0 response that
+                // carries our ranges, so the client can retry with one we know.
+                return try encode(apiVersionsResponse(error: .unsupportedVersion), version: 0, header: header)
+            }
+            throw RequestError("\(apiKey.name) v\(version) is not supported (supported: \(supported.lowerBound)-\(supported.upperBound))")
+        }
+        logger.trace("request", metadata: ["kafka.api": "\(apiKey.name)", "kafka.api.version": "\(version)",
+                                           "kafka.correlation.id": "\(header.correlationId)"])
+        var body = request.body
+        switch apiKey {
+        case .apiVersions:
+            _ = try ApiVersionsRequest(from: &body, version: version)
+            return try encode(apiVersionsResponse(error: .none), version: version, header: header)
+        case .metadata:
+            return try encode(metadata(try MetadataRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .produce:
+            let produce = try ProduceRequest(from: &body, version: version)
+            let response = try await self.produce(produce, version: version)
+            return produce.acks == 0 ? nil : try encode(response, version: version, header: header)
+        case .fetch:
+            return try encode(await fetch(try FetchRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .listOffsets:
+            return try encode(listOffsets(try ListOffsetsRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .createTopics:
+            return try encode(createTopics(try CreateTopicsRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .deleteTopics:
+            return try encode(deleteTopics(try DeleteTopicsRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .createPartitions:
+            return try encode(createPartitions(try CreatePartitionsRequest(from: &body, version: version)), version: version, header: header)
+        case .describeConfigs:
+            return try encode(describeConfigs(try DescribeConfigsRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .alterConfigs:
+            return try encode(alterConfigs(try AlterConfigsRequest(from: &body, version: version)), version: version, header: header)
+        case .incrementalAlterConfigs:
+            return try encode(incrementalAlterConfigs(try IncrementalAlterConfigsRequest(from: &body, version: version)), version: version, header: header)
+        case .deleteRecords:
+            return try encode(await deleteRecords(try DeleteRecordsRequest(from: &body, version: version)), version: version, header: header)
+        case .describeCluster:
+            return try encode(describeCluster(try DescribeClusterRequest(from: &body, version: version)), version: version, header: header)
+        case .describeLogDirs:
+            return try encode(describeLogDirs(try DescribeLogDirsRequest(from: &body, version: version)), version: version, header: header)
+        case .initProducerId:
+            return try encode(initProducerId(try InitProducerIdRequest(from: &body, version: version)), version: version, header: header)
+        default:
+            throw RequestError("API \(apiKey.name) is not supported")
+        }
+    }
+
+    private func encode<R: KafkaResponse>(_ response: R, version: Int16, header: RequestHeader) throws -> ByteBuffer {
+        var out = ByteBufferAllocator().buffer(capacity: 256)
+        try encodeResponseFrame(response, version: version, correlationId: header.correlationId, into: &out)
+        return out
+    }
+
+    func apiVersionsResponse(error: KafkaErrorCode) -> ApiVersionsResponse {
+        let keys = Self.supportedVersions.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+            ApiVersionsResponse.ApiVersion(apiKey: $0.key.rawValue, minVersion: $0.value.lowerBound, maxVersion: $0.value.upperBound)
+        }
+        return ApiVersionsResponse(errorCode: error.rawValue, apiKeys: keys)
+    }
+
+    /// Runs blocking file work (fsync) off the event loops and the cooperative pool.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await threadPool.runIfActive(body)
+    }
+}
+
+/// A request the connection cannot continue after; the message is logged.
+struct RequestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension KafkaErrorCode {
+    /// The wire code for a log error.
+    init(_ error: LogStoreError) {
+        switch error.kind {
+        case .corrupt: self = .corruptMessage
+        case .recordTooLarge: self = .messageTooLarge
+        case .invalidRecord: self = .invalidRecord
+        case .offsetOutOfRange: self = .offsetOutOfRange
+        case .unsupportedFormat: self = .unsupportedForMessageFormat
+        case .notFound: self = .unknownTopicOrPartition
+        case .io: self = .kafkaStorageError
+        }
+    }
+}

@@ -1,0 +1,23 @@
+/// Per-partition log settings, with Kafka's names and defaults.
+public struct LogConfig: Sendable, Hashable {
+    /// `segment.bytes`: roll the active segment when it would grow past this. Default 1 GiB.
+    public var segmentBytes: Int = 1 << 30
+    /// `segment.ms`: roll a non-empty active segment this long after its first batch. Default 7 days.
+    public var segmentMs: Int64 = 7 * 24 * 3_600_000
+    /// `retention.ms`: delete closed segments whose newest record is older. -1: forever. Default 7 days.
+    public var retentionMs: Int64 = 7 * 24 * 3_600_000
+    /// `retention.bytes`: delete the oldest closed segments while the log is larger. -1: no limit.
+    public var retentionBytes: Int64 = -1
+    /// `flush.messages`: fsync after this many messages (acks=all always fsyncs). Default: never by count.
+    public var flushMessages: Int64 = Int64.max
+    /// `flush.ms`: fsync data older than this in the background. Default: never by time.
+    public var flushMs: Int64 = Int64.max
+    /// `index.interval.bytes`: add an offset/time index entry every this many bytes. Default 4096.
+    public var indexIntervalBytes: Int = 4096
+    /// `max.message.bytes`: the largest record batch accepted. Default 1 MiB + 12 bytes, as Kafka.
+    public var maxMessageBytes: Int = 1_048_588
+    /// `message.timestamp.type`: CreateTime (false) or LogAppendTime (true).
+    public var logAppendTime: Bool = false
+
+    public init() {}
+}

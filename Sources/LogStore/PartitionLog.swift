@@ -1,0 +1,408 @@
+import KafkaProtocol
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// What an append assigned.
+public struct AppendInfo: Sendable, Hashable {
+    public var firstOffset: Int64
+    public var lastOffset: Int64
+    /// The broker time stamped on the batches, or -1 with CreateTime.
+    public var logAppendTime: Int64
+    public var logStartOffset: Int64
+    public var recordCount: Int
+}
+
+/// What a read returned: whole batches, as stored.
+public struct ReadInfo: Sendable {
+    public var records: ByteBuffer
+    public var highWatermark: Int64
+    public var logStartOffset: Int64
+    public var lastStableOffset: Int64 { highWatermark }
+}
+
+/// One partition's log on disk: a directory `<topic>-<partition>/` of segments.
+///
+/// Appends are serialised by a lock; reads take it only to find the segment and the
+/// readable size, then read the file outside it. `flush` is a group commit: one fsync
+/// covers every append that finished before it started, and callers that arrive while
+/// it runs wait for it and find their data already synced.
+public final class PartitionLog: @unchecked Sendable {
+    // @unchecked: mutable state sits behind `lock`; `flushLock` orders fsyncs.
+    public let topic: String
+    public let partition: Int32
+    public let directory: String
+    private let logger: Logger
+    private let lock = NIOLock()
+    private let flushLock = NIOLock()
+
+    private var _config: LogConfig
+    private var segments: [Segment] = []
+    private var _logStartOffset: Int64 = 0
+    private var _flushedOffset: Int64 = 0
+    private var messagesSinceFlush: Int64 = 0
+    private var lastFlushMs: Int64
+    private var listeners: [@Sendable () -> Void] = []
+
+    static let checkpointName = "partition.checkpoint"
+
+    /// Opens (creating if needed) and recovers the log in `directory`.
+    public init(directory: String, topic: String, partition: Int32, config: LogConfig, logger: Logger) throws {
+        self.directory = directory
+        self.topic = topic
+        self.partition = partition
+        self._config = config
+        self.logger = logger
+        self.lastFlushMs = currentTimeMillis()
+        try FileSystem.createDirectory(directory)
+        try load()
+    }
+
+    public var config: LogConfig {
+        get { lock.withLock { _config } }
+        set { lock.withLock { _config = newValue } }
+    }
+
+    public var logStartOffset: Int64 { lock.withLock { _logStartOffset } }
+    public var logEndOffset: Int64 { lock.withLock { segments.last!.nextOffset } }
+    /// Single node: everything appended is committed.
+    public var highWatermark: Int64 { logEndOffset }
+    /// Offsets below this are fsynced.
+    public var flushedOffset: Int64 { lock.withLock { _flushedOffset } }
+    public var sizeInBytes: Int64 { lock.withLock { segments.reduce(0) { $0 + Int64($1.size) } } }
+    public var segmentCount: Int { lock.withLock { segments.count } }
+
+    /// Called (outside the lock) after every append, to wake waiting fetches.
+    public func addAppendListener(_ listener: @escaping @Sendable () -> Void) {
+        lock.withLock { listeners.append(listener) }
+    }
+
+    // MARK: recovery
+
+    private func load() throws {
+        let names = try FileSystem.list(directory)
+        // Leftover temp files from an interrupted checkpoint write.
+        for name in names where name.hasSuffix(".tmp") { try FileSystem.remove(directory + "/" + name) }
+        let bases = names.compactMap { name -> Int64? in
+            guard name.hasSuffix(".log"), name.count == 24 else { return nil }
+            return Int64(name.dropLast(4))
+        }.sorted()
+        // Index files without a log (a crash between deleting files) are removed.
+        for name in names where name.hasSuffix(".index") || name.hasSuffix(".timeindex") {
+            let base = Int64(name.split(separator: ".").first ?? "")
+            if let base, !bases.contains(base) { try FileSystem.remove(directory + "/" + name) }
+        }
+        var recoveryPoint: Int64 = 0
+        if let bytes = try FileSystem.readFile(directory + "/" + Self.checkpointName) {
+            let parts = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+            if parts.count >= 3, parts[0] == "v1", let rp = Int64(parts[1]), let ls = Int64(parts[2]) {
+                recoveryPoint = rp
+                _logStartOffset = ls
+            }
+        }
+        let started = currentTimeMillis()
+        var recovered = 0
+        for (i, base) in bases.enumerated() {
+            let segment = try Segment(directory: directory, baseOffset: base, indexIntervalBytes: _config.indexIntervalBytes, create: false)
+            let nextBase = i + 1 < bases.count ? bases[i + 1] : Int64.max
+            let result: (truncatedBytes: Int, reason: String?)
+            if nextBase <= recoveryPoint {
+                // Wholly before the recovery point: trusted, checked only from its last index entry.
+                result = try segment.open()
+            } else {
+                result = try segment.recover(from: 0, rebuildIndexes: true)
+                recovered += 1
+            }
+            if result.truncatedBytes > 0 {
+                logger.warning("truncated a corrupt or torn tail", metadata: [
+                    "kafka.topic": "\(topic)", "kafka.partition": "\(partition)",
+                    "segment": "\(segment.logPath)", "bytes": "\(result.truncatedBytes)",
+                    "reason": "\(result.reason ?? "")",
+                ])
+            }
+            if let previous = segments.last, previous.nextOffset > segment.baseOffset, !segment.isEmpty {
+                throw LogStoreError(.corrupt, "segment \(segment.logPath) overlaps the one before it")
+            }
+            segments.append(segment)
+        }
+        if segments.isEmpty {
+            segments.append(try Segment(directory: directory, baseOffset: _logStartOffset, indexIntervalBytes: _config.indexIntervalBytes, create: true))
+        }
+        let end = segments.last!.nextOffset
+        if _logStartOffset < segments.first!.baseOffset { _logStartOffset = segments.first!.baseOffset }
+        if _logStartOffset > end { _logStartOffset = end }
+        _flushedOffset = end
+        if recovered > 0 {
+            logger.info("recovered partition", metadata: [
+                "kafka.topic": "\(topic)", "kafka.partition": "\(partition)",
+                "segments.scanned": "\(recovered)", "log.end.offset": "\(end)",
+                "ms": "\(currentTimeMillis() - started)",
+            ])
+        }
+        // Everything now on disk was validated; record it so the next start skips the scan.
+        try writeCheckpointLocked()
+    }
+
+    private func writeCheckpointLocked() throws {
+        let text = "v1 \(_flushedOffset) \(_logStartOffset)\n"
+        try FileSystem.writeAtomically(directory + "/" + Self.checkpointName, Array(text.utf8))
+    }
+
+    // MARK: append
+
+    /// Validates `records` (a produce request's batches) and appends them, assigning
+    /// offsets by rewriting each batch's base offset. Nothing is written unless every
+    /// batch is valid.
+    public func append(_ records: ByteBuffer, now: Int64 = currentTimeMillis()) throws -> AppendInfo {
+        var reader = RecordBatchReader(records)
+        var batches: [RecordBatch] = []
+        let maxBytes = config.maxMessageBytes
+        do {
+            while let batch = try reader.next() {
+                guard batch.sizeInBytes <= maxBytes else {
+                    throw LogStoreError(.recordTooLarge, "batch of \(batch.sizeInBytes) bytes exceeds max.message.bytes \(maxBytes)")
+                }
+                guard batch.recordCount > 0, batch.lastOffsetDelta == batch.recordCount - 1 || batch.compression != CompressionCodec.none else {
+                    throw LogStoreError(.invalidRecord, "batch has \(batch.recordCount) records but last offset delta \(batch.lastOffsetDelta)")
+                }
+                batches.append(batch)
+            }
+        } catch let error as KafkaProtocolError {
+            if error.code == .legacyMessageFormat { throw LogStoreError(.unsupportedFormat, error.message) }
+            throw LogStoreError(.corrupt, error.message)
+        }
+        guard reader.remainingBytes == 0 else {
+            throw LogStoreError(.corrupt, "\(reader.remainingBytes) bytes after the last whole batch")
+        }
+        guard !batches.isEmpty else { throw LogStoreError(.invalidRecord, "no record batches") }
+
+        let (info, notify, flushNeeded) = try lock.withLock { () throws -> (AppendInfo, [@Sendable () -> Void], Bool) in
+            let config = _config
+            var offset = segments.last!.nextOffset
+            let first = offset
+            var count = 0
+            let appendTime: Int64 = config.logAppendTime ? now : -1
+            for i in batches.indices {
+                batches[i].setBaseOffset(offset)
+                batches[i].setPartitionLeaderEpoch(0)
+                if config.logAppendTime { batches[i].setLogAppendTime(now) }
+                offset = batches[i].nextOffset
+                count += Int(batches[i].recordCount)
+            }
+            let total = batches.reduce(0) { $0 + $1.sizeInBytes }
+            var active = segments.last!
+            if !active.isEmpty {
+                let tooBig = active.size + total > config.segmentBytes
+                let tooOld = active.createdAtMs.map { now - $0 >= config.segmentMs } ?? false
+                let offsetOverflow = offset - active.baseOffset > Int64(Int32.max)
+                if tooBig || tooOld || offsetOverflow {
+                    active = try rollLocked(now: now)
+                }
+            }
+            try active.append(batches, now: now)
+            messagesSinceFlush += Int64(count)
+            let flushNeeded = messagesSinceFlush >= config.flushMessages
+            return (AppendInfo(firstOffset: first, lastOffset: offset - 1, logAppendTime: appendTime,
+                               logStartOffset: _logStartOffset, recordCount: count), listeners, flushNeeded)
+        }
+        if flushNeeded { try flush(upTo: info.lastOffset + 1) }
+        for listener in notify { listener() }
+        return info
+    }
+
+    private func rollLocked(now: Int64) throws -> Segment {
+        let old = segments.last!
+        try old.close()
+        let segment = try Segment(directory: directory, baseOffset: old.nextOffset, indexIntervalBytes: _config.indexIntervalBytes, create: true)
+        segments.append(segment)
+        FileSystem.syncDirectory(directory)
+        return segment
+    }
+
+    /// Closes the active segment and starts a new one (tests and tiering use this).
+    public func roll() throws {
+        try lock.withLock {
+            if !segments.last!.isEmpty { _ = try rollLocked(now: currentTimeMillis()) }
+        }
+    }
+
+    // MARK: durability
+
+    /// Makes every offset below `offset` durable. One fsync serves all callers waiting
+    /// on it (group commit). Blocking: call it off the event loop.
+    public func flush(upTo offset: Int64) throws {
+        if lock.withLock({ _flushedOffset >= offset }) { return }
+        try flushLock.withLock {
+            let (toSync, end) = lock.withLock { () -> ([Segment], Int64) in
+                (segments.filter { $0.nextOffset > _flushedOffset }, segments.last!.nextOffset)
+            }
+            if lock.withLock({ _flushedOffset >= offset }) { return }
+            for segment in toSync { try segment.flush() }
+            lock.withLock {
+                _flushedOffset = max(_flushedOffset, end)
+                messagesSinceFlush = 0
+                lastFlushMs = currentTimeMillis()
+            }
+        }
+    }
+
+    /// Flushes everything written so far.
+    public func flush() throws {
+        try flush(upTo: logEndOffset)
+    }
+
+    /// The background policy: flush when `flush.ms` has passed since the last flush.
+    public func flushIfDue(now: Int64) throws {
+        let due = lock.withLock { () -> Bool in
+            guard _flushedOffset < segments.last!.nextOffset else { return false }
+            return _config.flushMs != Int64.max && now - lastFlushMs >= _config.flushMs
+        }
+        if due { try flush() }
+    }
+
+    /// Records the recovery point so the next start skips validated data.
+    public func checkpoint() throws {
+        try lock.withLock { try writeCheckpointLocked() }
+    }
+
+    /// Flushes and checkpoints: after this a restart scans nothing.
+    public func close() throws {
+        try flush()
+        try lock.withLock {
+            try segments.last!.close()
+            try writeCheckpointLocked()
+        }
+    }
+
+    /// Removes the whole partition directory.
+    public func delete() throws {
+        try lock.withLock {
+            segments.removeAll()
+            try FileSystem.removeTree(directory)
+        }
+    }
+
+    // MARK: reading
+
+    /// Whole batches starting with the one that holds `offset`, up to `maxBytes` (at least
+    /// one batch, as KIP-74 requires), never past the high watermark or one segment.
+    public func read(from offset: Int64, maxBytes: Int) throws -> ReadInfo {
+        let (segment, segmentSize, start, end) = lock.withLock { () -> (Segment?, Int, Int64, Int64) in
+            let end = segments.last!.nextOffset
+            var found: Segment?
+            for s in segments.reversed() where s.baseOffset <= offset {
+                found = s
+                break
+            }
+            if found == nil { found = segments.first }
+            return (found, found?.size ?? 0, _logStartOffset, end)
+        }
+        guard offset >= start, offset <= end else {
+            throw LogStoreError(.offsetOutOfRange, "offset \(offset) is outside \(start)..<\(end)")
+        }
+        guard offset < end, let segment else {
+            return ReadInfo(records: ByteBuffer(), highWatermark: end, logStartOffset: start)
+        }
+        // Offsets in a later segment when this one ends before them (a gap after compaction).
+        let position = try lock.withLock { try segment.position(of: offset) }
+        guard let position else {
+            let next = lock.withLock { segments.first { $0.baseOffset > segment.baseOffset } }
+            guard next != nil else { return ReadInfo(records: ByteBuffer(), highWatermark: end, logStartOffset: start) }
+            return try read(from: segment.nextOffset, maxBytes: maxBytes)
+        }
+        let available = segmentSize - position
+        var chunk = try segment.log.read(at: position, length: min(max(maxBytes, RecordBatch.logOverhead), available))
+        // Keep whole batches only.
+        var cut = 0
+        while let length = chunk.getInteger(at: chunk.readerIndex + cut + 8, as: Int32.self) {
+            let size = Int(length) + RecordBatch.logOverhead
+            guard cut + size <= chunk.readableBytes else { break }
+            cut += size
+        }
+        if cut == 0, let length = chunk.getInteger(at: chunk.readerIndex + 8, as: Int32.self) {
+            // The first batch is larger than maxBytes: return it whole.
+            chunk = try segment.log.read(at: position, length: min(Int(length) + RecordBatch.logOverhead, available))
+            cut = chunk.readableBytes
+        }
+        let records = chunk.getSlice(at: chunk.readerIndex, length: cut) ?? ByteBuffer()
+        return ReadInfo(records: records, highWatermark: end, logStartOffset: start)
+    }
+
+    /// The first offset with a timestamp at or after `timestamp` (ListOffsets), or nil.
+    public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        try lock.withLock {
+            for segment in segments where segment.maxTimestamp >= timestamp {
+                if let r = try segment.firstOffset(atOrAfter: timestamp) {
+                    return (max(r.offset, _logStartOffset), r.timestamp)
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The offset and timestamp of the record with the largest timestamp.
+    public func maxTimestampOffset() -> (offset: Int64, timestamp: Int64)? {
+        lock.withLock {
+            var best: (Int64, Int64)?
+            for s in segments where s.maxTimestamp >= 0 {
+                if best == nil || s.maxTimestamp > best!.1 { best = (s.offsetOfMaxTimestamp, s.maxTimestamp) }
+            }
+            return best
+        }
+    }
+
+    // MARK: retention
+
+    /// Deletes closed segments by `retention.ms` and `retention.bytes`, oldest first, and
+    /// any wholly below the log start offset. Returns how many were deleted.
+    @discardableResult
+    public func applyRetention(now: Int64 = currentTimeMillis()) throws -> Int {
+        try lock.withLock {
+            let config = _config
+            var total = segments.reduce(0) { $0 + Int64($1.size) }
+            var deleted = 0
+            // An active segment that has expired as a whole is rolled so it can go too.
+            if let active = segments.last, !active.isEmpty, config.retentionMs >= 0,
+               active.maxTimestamp >= 0, now - active.maxTimestamp > config.retentionMs {
+                _ = try rollLocked(now: now)
+            }
+            while segments.count > 1 {
+                let oldest = segments[0]
+                let byStart = oldest.nextOffset <= _logStartOffset
+                let age = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : (FileSystem.fileModificationTimeMs(oldest.logPath) ?? now)
+                let byTime = config.retentionMs >= 0 && now - age > config.retentionMs
+                let bySize = config.retentionBytes >= 0 && total - Int64(oldest.size) >= config.retentionBytes
+                guard byStart || byTime || bySize else { break }
+                segments.removeFirst()
+                total -= Int64(oldest.size)
+                try oldest.delete()
+                deleted += 1
+                _logStartOffset = max(_logStartOffset, segments[0].baseOffset)
+            }
+            if deleted > 0 {
+                try writeCheckpointLocked()
+                logger.info("retention deleted segments", metadata: [
+                    "kafka.topic": "\(topic)", "kafka.partition": "\(partition)",
+                    "segments": "\(deleted)", "log.start.offset": "\(_logStartOffset)",
+                ])
+            }
+            return deleted
+        }
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high watermark).
+    public func deleteRecords(before offset: Int64) throws -> Int64 {
+        let newStart = try lock.withLock { () throws -> Int64 in
+            let end = segments.last!.nextOffset
+            let target = offset == -1 ? end : offset
+            guard target >= 0, target <= end else {
+                throw LogStoreError(.offsetOutOfRange, "offset \(offset) is beyond the high watermark \(end)")
+            }
+            _logStartOffset = max(_logStartOffset, target)
+            try writeCheckpointLocked()
+            return _logStartOffset
+        }
+        try applyRetention()
+        return newStart
+    }
+}

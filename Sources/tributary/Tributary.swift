@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Tributary: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tributary",
+        abstract: "A single-binary, Kafka-wire-compatible streaming log.",
+        subcommands: [Serve.self]
+    )
+}
