@@ -211,7 +211,7 @@ extension RequestHandler {
                 entries = entries.filter { keys.contains($0.name) }
             }
             result.configs = entries.map {
-                .init(name: $0.name, value: $0.value, readOnly: $0.readOnly, isDefault: $0.source == .defaultConfig,
+                .init(name: $0.name, value: $0.value, readOnly: $0.readOnly, isDefault: version == 0 && $0.source == .defaultConfig,
                       configSource: $0.source.rawValue, isSensitive: false,
                       synonyms: request.includeSynonyms ? [.init(name: $0.name, value: $0.value, source: $0.source.rawValue)] : [],
                       configType: $0.type, documentation: request.includeDocumentation ? $0.documentation : nil)

@@ -13,7 +13,8 @@ extension RequestHandler {
                     t.partitions.append(r)
                     continue
                 }
-                r.leaderEpoch = 0
+                // Leader epochs exist on the wire from v4.
+                if version >= 4 { r.leaderEpoch = 0 }
                 switch p.timestamp {
                 case -2:  // earliest
                     r.offset = log.logStartOffset
