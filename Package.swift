@@ -57,10 +57,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(name: "kafka-codegen"),
+        // The code generator: a library so tests can check the committed output is current.
+        .target(name: "KafkaCodegen"),
+        .executableTarget(name: "kafka-codegen", dependencies: ["KafkaCodegen"]),
         .testTarget(
             name: "KafkaProtocolTests",
-            dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["KafkaProtocol", "KafkaCodegen", .product(name: "NIOCore", package: "swift-nio")],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -58,8 +58,8 @@ struct VersionRange: Equatable {
     }
 }
 
-struct GeneratorError: Error, CustomStringConvertible {
-    var description: String
+public struct GeneratorError: Error, CustomStringConvertible {
+    public var description: String
     init(_ d: String) { description = d }
 }
 
