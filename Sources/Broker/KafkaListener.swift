@@ -15,6 +15,8 @@ public final class KafkaListener: Service, @unchecked Sendable {
     let logger: Logger
     var makeHandler: (@Sendable (Int) -> RequestHandler)!
     private let bound: EventLoopPromise<Int>
+    /// Requests of one connection that may be in flight at once (read but not answered).
+    static let maximumInFlightRequests = 128
 
     init(configuration: BrokerConfiguration, eventLoopGroup: MultiThreadedEventLoopGroup, logger: Logger) {
         self.configuration = configuration
@@ -70,18 +72,40 @@ public final class KafkaListener: Service, @unchecked Sendable {
         }
     }
 
+    /// Requests of a connection are read and started in order (so appends keep the
+    /// order the client sent them in) while earlier ones may still be waiting on an
+    /// fsync or a long poll; responses are written strictly in request order.
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: RequestHandler) async {
         let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "unknown"
         do {
             try await connection.executeThenClose { inbound, outbound in
-                try await withTaskCancellationHandler {
-                    for try await frame in inbound {
-                        if let response = try await handler.handle(frame: frame) {
-                            try await outbound.write(response)
+                let (pending, continuation) = AsyncStream<PendingResponse>.makeStream()
+                let window = AsyncSemaphore(permits: Self.maximumInFlightRequests)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        defer { continuation.finish() }
+                        for try await frame in inbound {
+                            await window.acquire()
+                            continuation.yield(try await handler.handle(frame: frame))
                         }
                     }
-                } onCancel: {
-                    connection.channel.close(promise: nil)
+                    group.addTask {
+                        defer { window.close() }
+                        for await response in pending {
+                            if let bytes = try await response.resolve() {
+                                try await outbound.write(bytes)
+                            }
+                            window.release()
+                        }
+                    }
+                    do {
+                        try await group.next()
+                        try await group.next()
+                    } catch {
+                        group.cancelAll()
+                        connection.channel.close(promise: nil)
+                        throw error
+                    }
                 }
             }
         } catch let error as KafkaFrameDecoder.FrameTooLarge {

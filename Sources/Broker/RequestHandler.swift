@@ -51,10 +51,12 @@ public final class RequestHandler: Sendable {
 
     var advertisedHost: String { configuration.effectiveAdvertisedHost }
 
-    /// Handles one frame (without its size prefix). Returns the size-prefixed response,
-    /// or nil when the request expects none (Produce with acks=0). Throws for a request
-    /// the connection cannot survive (undecodable, unknown API); the caller closes it.
-    public func handle(frame: ByteBuffer) async throws -> ByteBuffer? {
+    /// Handles one frame (without its size prefix). What must happen in request order
+    /// (decoding, appending) happens before this returns; what may wait (fsync for
+    /// acks=all, a long-polling fetch) is left in the returned `PendingResponse`, so the
+    /// connection can read and append the next pipelined request meanwhile. Throws for a
+    /// request the connection cannot survive (undecodable, unknown API).
+    public func handle(frame: ByteBuffer) async throws -> PendingResponse {
         let request = try KafkaRequestFrame(frame: frame)
         let header = request.header
         guard let apiKey = header.apiKey else {
@@ -68,25 +70,38 @@ public final class RequestHandler: Sendable {
             if apiKey == .apiVersions {
                 // KIP-511: answer an unknown ApiVersions version with a v0 response that
                 // carries our ranges, so the client can retry with one we know.
-                return try encode(apiVersionsResponse(error: .unsupportedVersion), version: 0, header: header)
+                return .ready(try encode(apiVersionsResponse(error: .unsupportedVersion), version: 0, header: header))
             }
             throw RequestError("\(apiKey.name) v\(version) is not supported (supported: \(supported.lowerBound)-\(supported.upperBound))")
         }
         logger.trace("request", metadata: ["kafka.api": "\(apiKey.name)", "kafka.api.version": "\(version)",
                                            "kafka.correlation.id": "\(header.correlationId)"])
         var body = request.body
+        if apiKey == .produce {
+            let produce = try ProduceRequest(from: &body, version: version)
+            let (response, pending) = self.produce(produce, version: version)
+            if produce.acks == 0 { return .ready(nil) }
+            if pending.isEmpty { return .ready(try encode(response, version: version, header: header)) }
+            return .deferred {
+                try self.encode(await self.makeDurable(response, pending), version: version, header: header)
+            }
+        }
+        if apiKey == .fetch {
+            let fetch = try FetchRequest(from: &body, version: version)
+            return .deferred {
+                try self.encode(await self.fetch(fetch, version: version), version: version, header: header)
+            }
+        }
+        return .ready(try await respond(apiKey, version: version, header: header, body: &body))
+    }
+
+    private func respond(_ apiKey: APIKey, version: Int16, header: RequestHeader, body: inout ByteBuffer) async throws -> ByteBuffer {
         switch apiKey {
         case .apiVersions:
             _ = try ApiVersionsRequest(from: &body, version: version)
             return try encode(apiVersionsResponse(error: .none), version: version, header: header)
         case .metadata:
             return try encode(metadata(try MetadataRequest(from: &body, version: version), version: version), version: version, header: header)
-        case .produce:
-            let produce = try ProduceRequest(from: &body, version: version)
-            let response = try await self.produce(produce, version: version)
-            return produce.acks == 0 ? nil : try encode(response, version: version, header: header)
-        case .fetch:
-            return try encode(await fetch(try FetchRequest(from: &body, version: version), version: version), version: version, header: header)
         case .listOffsets:
             return try encode(listOffsets(try ListOffsetsRequest(from: &body, version: version), version: version), version: version, header: header)
         case .createTopics:
@@ -130,6 +145,20 @@ public final class RequestHandler: Sendable {
     /// Runs blocking file work (fsync) off the event loops and the cooperative pool.
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await threadPool.runIfActive(body)
+    }
+}
+
+/// A response that may still be waiting on something (fsync, new data).
+public enum PendingResponse: Sendable {
+    /// The response frame, or nil when the request expects none.
+    case ready(ByteBuffer?)
+    case deferred(@Sendable () async throws -> ByteBuffer?)
+
+    public func resolve() async throws -> ByteBuffer? {
+        switch self {
+        case .ready(let r): return r
+        case .deferred(let body): return try await body()
+        }
     }
 }
 

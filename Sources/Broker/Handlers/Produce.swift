@@ -2,7 +2,9 @@ import KafkaProtocol
 import LogStore
 
 extension RequestHandler {
-    func produce(_ request: ProduceRequest, version: Int16) async throws -> ProduceResponse {
+    /// Appends every partition's batches; returns the response and, for acks=all, the
+    /// offsets that must be fsynced before it may be sent.
+    func produce(_ request: ProduceRequest, version: Int16) -> (ProduceResponse, [(PartitionLog, Int64)]) {
         var response = ProduceResponse()
         guard [-1, 0, 1].contains(request.acks) else {
             for topic in request.topicData {
@@ -11,7 +13,7 @@ extension RequestHandler {
                           errorMessage: "acks must be -1, 0 or 1, got \(request.acks)")
                 }))
             }
-            return response
+            return (response, [])
         }
         if request.transactionalId != nil {
             for topic in request.topicData {
@@ -20,7 +22,7 @@ extension RequestHandler {
                           errorMessage: "transactions are not supported by this broker")
                 }))
             }
-            return response
+            return (response, [])
         }
         // Append everything first; with acks=all, fsync afterwards so one fsync per
         // partition covers the whole request (and other requests waiting on it).
@@ -45,6 +47,10 @@ extension RequestHandler {
                         logger.debug("produce rejected", metadata: ["kafka.topic": "\(topic.name)", "kafka.partition": "\(partition.index)",
                                                                    "error": "\(error)"])
                     }
+                    catch {
+                        result.errorCode = KafkaErrorCode.unknownServerError.rawValue
+                        result.errorMessage = "\(error)"
+                    }
                 } else {
                     result.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
                     result.errorMessage = "unknown topic or partition \(topic.name)-\(partition.index)"
@@ -53,21 +59,25 @@ extension RequestHandler {
             }
             response.responses.append(topicResponse)
         }
-        if !toSync.isEmpty {
-            let pending = toSync
-            do {
-                try await blocking {
-                    for (log, offset) in pending { try log.flush(upTo: offset) }
-                }
-            } catch {
-                // The data may be in the page cache but is not durable: the client must not
-                // count it as acknowledged.
-                logger.error("fsync failed", metadata: ["error": "\(error)"])
-                for t in response.responses.indices {
-                    for p in response.responses[t].partitionResponses.indices where response.responses[t].partitionResponses[p].errorCode == 0 {
-                        response.responses[t].partitionResponses[p].errorCode = KafkaErrorCode.kafkaStorageError.rawValue
-                        response.responses[t].partitionResponses[p].errorMessage = "\(error)"
-                    }
+        return (response, toSync)
+    }
+
+    /// Waits until `pending` is fsynced (group commit); on failure the affected
+    /// partitions answer KAFKA_STORAGE_ERROR, since their data is not durable.
+    func makeDurable(_ response: ProduceResponse, _ pending: [(PartitionLog, Int64)]) async -> ProduceResponse {
+        var response = response
+        do {
+            try await blocking {
+                for (log, offset) in pending { try log.flush(upTo: offset) }
+            }
+        } catch {
+            // The data may be in the page cache but is not durable: the client must not
+            // count it as acknowledged.
+            logger.error("fsync failed", metadata: ["error": "\(error)"])
+            for t in response.responses.indices {
+                for p in response.responses[t].partitionResponses.indices where response.responses[t].partitionResponses[p].errorCode == 0 {
+                    response.responses[t].partitionResponses[p].errorCode = KafkaErrorCode.kafkaStorageError.rawValue
+                    response.responses[t].partitionResponses[p].errorMessage = "\(error)"
                 }
             }
         }
