@@ -77,6 +77,12 @@ public final class RequestHandler: Sendable {
         logger.trace("request", metadata: ["kafka.api": "\(apiKey.name)", "kafka.api.version": "\(version)",
                                            "kafka.correlation.id": "\(header.correlationId)"])
         var body = request.body
+        if logger.logLevel <= .trace {
+            var copy = body
+            if let decoded = try? AnyKafkaRequest(apiKey: apiKey, version: version, from: &copy) {
+                logger.trace("request body", metadata: ["kafka.request": "\(decoded)"])
+            }
+        }
         if apiKey == .produce {
             let produce = try ProduceRequest(from: &body, version: version)
             let (response, pending) = self.produce(produce, version: version)

@@ -114,15 +114,18 @@ final class Segment: @unchecked Sendable {
                     batch = try RecordBatch.read(from: &chunk)
                 } catch {
                     reason = "\(error)"
+                    position += consumed
                     break scan
                 }
                 guard let batch else { break }
                 if let expected = expectedNext, batch.baseOffset < expected {
                     reason = "offset \(batch.baseOffset) does not follow \(expected - 1)"
+                    position += consumed
                     break scan
                 }
                 if batch.baseOffset < baseOffset {
                     reason = "offset \(batch.baseOffset) below the segment base \(baseOffset)"
+                    position += consumed
                     break scan
                 }
                 let batchPosition = position + consumed

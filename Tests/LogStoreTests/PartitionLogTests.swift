@@ -152,6 +152,22 @@ final class PartitionLogTests: XCTestCase {
         XCTAssertEqual(try log.append(batch(1, first: 10)).firstOffset, 10)
     }
 
+    func testRecoveryTruncatesGarbageAfterValidBatchesAfterACleanShutdown() throws {
+        do {
+            let log = try open()
+            for i in 0..<3 { _ = try log.append(batch(2, first: i * 2)) }
+            try log.close()
+        }
+        let path = directory + "/t-0/00000000000000000000.log"
+        let handle = FileHandle(forWritingAtPath: path)!
+        handle.seekToEndOfFile()
+        handle.write(Data(repeating: 0, count: 100))
+        handle.closeFile()
+        let log = try open()
+        XCTAssertEqual(log.logEndOffset, 6)
+        XCTAssertEqual(try values(log.read(from: 0, maxBytes: 1 << 20).records).count, 6)
+    }
+
     func testRecoveryTruncatesAtACorruptBatch() throws {
         do {
             let log = try open()

@@ -264,7 +264,9 @@ class Confluent:
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
                 early += Confluent._drain(self.c, 1, 0.1)
-                if self.stats.get("fetch_state") == "active":
+                # librdkafka can report "active" one statistics tick before it
+                # reports the resolved fetch offset; wait for both.
+                if self.stats.get("fetch_state") == "active" and self.stats.get("next_offset") == end:
                     break
             assert not early, f"records seen before any new produce: {early[:3]}"
             assert self.stats.get("fetch_state") == "active", f"offset never resolved: {self.stats}"

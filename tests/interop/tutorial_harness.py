@@ -135,7 +135,8 @@ def install(state: State, script_path: str, bootstrap: str) -> None:
             state.produced += 1
             state.write({"kind": "produced", "topic": md.topic, "partition": md.partition,
                          "offset": md.offset, "value": _decode(value)})
-        if state.produced >= state.count:
+        # KafkaProducer.close() flushes too; only the script's own flush stops the run.
+        if state.produced >= state.count and not getattr(state, "closing", False):
             raise HarnessStop()
         return r
 
@@ -176,6 +177,7 @@ def install(state: State, script_path: str, bootstrap: str) -> None:
 
 
 def _close_clients(state: State) -> None:
+    state.closing = True
     for p in state.producers:
         try:
             p.close(timeout=10)

@@ -45,7 +45,7 @@ public struct RecordBatch: Sendable, Hashable {
               let length = buffer.getInteger(at: buffer.readerIndex + 8, as: Int32.self),
               let magic = buffer.getInteger(at: buffer.readerIndex + magicOffset, as: Int8.self)
         else { return nil }
-        if magic < 2 {
+        if magic == 0 || magic == 1 {
             throw KafkaProtocolError(.legacyMessageFormat, "message format v\(magic) (magic \(magic)); only v2 record batches are supported")
         }
         guard magic == 2 else {
@@ -63,12 +63,16 @@ public struct RecordBatch: Sendable, Hashable {
 
     /// Wraps `bytes` (exactly one batch) after validating it.
     public init(validating bytes: ByteBuffer, verifyCRC: Bool = true) throws {
+        // Legacy messages sit at the same offset as the magic byte and are often shorter
+        // than a v2 header, so the magic is judged first: "old format", not "too short".
+        if let magic = bytes.getInteger(at: bytes.readerIndex + Self.magicOffset, as: Int8.self), magic == 0 || magic == 1 {
+            throw KafkaProtocolError(.legacyMessageFormat, "message format v\(magic)")
+        }
         guard bytes.readableBytes >= Self.headerSize else {
             throw KafkaProtocolError(.corruptRecordBatch, "\(bytes.readableBytes) bytes is shorter than a batch header")
         }
         self.buffer = bytes
         let magic = self.magic
-        if magic < 2 { throw KafkaProtocolError(.legacyMessageFormat, "message format v\(magic)") }
         guard magic == 2 else { throw KafkaProtocolError(.corruptRecordBatch, "unknown magic \(magic)") }
         guard Int(batchLength) + Self.logOverhead == bytes.readableBytes else {
             throw KafkaProtocolError(.corruptRecordBatch, "batch length \(batchLength) does not match \(bytes.readableBytes - Self.logOverhead) bytes")
@@ -78,6 +82,11 @@ public struct RecordBatch: Sendable, Hashable {
         }
         guard lastOffsetDelta >= 0 else {
             throw KafkaProtocolError(.corruptRecordBatch, "negative last offset delta \(lastOffsetDelta)")
+        }
+        // The CRC does not cover the base offset, so any value can arrive here; `nextOffset`
+        // must be representable or reading it would trap.
+        guard baseOffset < Int64.max - Int64(lastOffsetDelta) else {
+            throw KafkaProtocolError(.corruptRecordBatch, "base offset \(baseOffset) + last offset delta \(lastOffsetDelta) overflows the next offset")
         }
         if compression == CompressionCodec.none {
             let body = bytes.readableBytes - Self.headerSize
@@ -209,6 +218,11 @@ public struct RecordIterator: Sendable {
 
     public mutating func next() throws -> Record? {
         guard remaining > 0 else {
+            // As Kafka does ("Incorrect declared batch size"): records beyond the declared
+            // count mean the count or the payload is wrong, not that the rest can be ignored.
+            guard payload.readableBytes == 0 else {
+                throw Self.corrupt("\(payload.readableBytes) bytes after the last of the declared records")
+            }
             return nil
         }
         remaining -= 1
