@@ -8,6 +8,10 @@ directory, then measures:
   * fetch: one consumer reading them all back from offset 0 (same figures);
   * produce latency p50/p99 at a steady RATE records/s with linger 0, acks=1 and acks=all.
 
+The ingest and fetch phases use benchmarks/rdkafka_perf.c (librdkafka's C API, compiled
+here with `cc -O2 ... -lrdkafka`; Debian package librdkafka-dev), so the client is not the
+bottleneck the way a Python loop over 1M records is. Latency uses confluent-kafka.
+
 Usage: benchmarks/broker_throughput.py [--records 1000000] [--size 100] [--rate 2000] [--latency-seconds 10]
 """
 import argparse, os, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -42,7 +46,22 @@ def start_broker(binary, data_dir):
     return proc, f"127.0.0.1:{port}"
 
 
-def ingest(bootstrap, topic, records, size, pid):
+def build_driver(work):
+    """Compiles the C driver; installs librdkafka-dev when its headers are missing."""
+    if not os.path.exists("/usr/include/librdkafka/rdkafka.h"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "librdkafka-dev"], check=True, stdout=subprocess.DEVNULL)
+    out = os.path.join(work, "rdkafka_perf")
+    subprocess.run(["cc", "-O2", "-o", out, os.path.join(REPO, "benchmarks", "rdkafka_perf.c"), "-lrdkafka"], check=True)
+    return out
+
+
+def run_driver(driver, args, pid):
+    cpu0 = cpu_seconds(pid)
+    out = subprocess.run([driver] + [str(a) for a in args], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip()), cpu_seconds(pid) - cpu0
+
+
+def ingest_python(bootstrap, topic, records, size, pid):
     p = Producer({"bootstrap.servers": bootstrap, "acks": 1, "linger.ms": 5, "batch.size": 1_000_000,
                   "queue.buffering.max.messages": 2_000_000, "queue.buffering.max.kbytes": 2_000_000,
                   "enable.idempotence": False, "compression.type": "none"})
@@ -64,7 +83,7 @@ def ingest(bootstrap, topic, records, size, pid):
     return dt, cpu
 
 
-def fetch(bootstrap, topic, records, pid):
+def fetch_python(bootstrap, topic, records, pid):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
                   "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760,
                   "queued.max.messages.kbytes": 1_000_000})
@@ -113,6 +132,7 @@ def main():
     ap.add_argument("--rate", type=int, default=2000)
     ap.add_argument("--latency-seconds", type=float, default=10)
     ap.add_argument("--binary", default=os.path.join(REPO, ".build/release/tributary"))
+    ap.add_argument("--python-driver", action="store_true", help="drive ingest/fetch from confluent-kafka instead of C")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="tributary-bench-")
     proc, bootstrap = start_broker(args.binary, work)
@@ -121,10 +141,17 @@ def main():
         for t in ["bench", "lat1", "latall"]:
             admin.create_topics([NewTopic(t, 1, 1)])[t].result()
         mb = args.records * args.size / 1e6
-        dt, cpu = ingest(bootstrap, "bench", args.records, args.size, proc.pid)
+        if args.python_driver:
+            dt, cpu = ingest_python(bootstrap, "bench", args.records, args.size, proc.pid)
+        else:
+            driver = build_driver(work)
+            dt, cpu = run_driver(driver, ["produce", bootstrap, "bench", args.records, args.size], proc.pid)
         print(f"ingest: {args.records} x {args.size} B in {dt:.2f} s = {args.records/dt:,.0f} records/s, {mb/dt:.1f} MB/s; "
               f"broker CPU {cpu:.2f} s = {cpu/(mb/1000):.2f} CPU-s/GB")
-        dt, cpu = fetch(bootstrap, "bench", args.records, proc.pid)
+        if args.python_driver:
+            dt, cpu = fetch_python(bootstrap, "bench", args.records, proc.pid)
+        else:
+            dt, cpu = run_driver(driver, ["consume", bootstrap, "bench", args.records], proc.pid)
         print(f"fetch:  {args.records} records in {dt:.2f} s = {args.records/dt:,.0f} records/s, {mb/dt:.1f} MB/s; "
               f"broker CPU {cpu:.2f} s = {cpu/(mb/1000):.2f} CPU-s/GB")
         for acks, topic in [(1, "lat1"), ("all", "latall")]:
