@@ -72,6 +72,31 @@ public final class KafkaListener: Service, @unchecked Sendable {
         }
     }
 
+    /// Writes a response's parts in order: bytes as they are, file slices as FileRegions
+    /// (sendfile) over a duplicate of the segment's descriptor, closed once written.
+    /// Writes go straight to the channel (not the async writer) so that byte and file
+    /// parts keep their order, and so we know when a descriptor may be closed.
+    static func write(_ frame: ResponseFrame, to channel: any Channel) async throws {
+        var handles: [NIOFileHandle] = []
+        defer {
+            for h in handles { try? h.close() }
+        }
+        var last: EventLoopFuture<Void>?
+        for part in frame.parts {
+            switch part {
+            case .bytes(let b):
+                last = channel.write(IOData.byteBuffer(b))
+            case .file(let slice):
+                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try slice.duplicateDescriptor())
+                handles.append(handle)
+                let region = FileRegion(fileHandle: handle, readerIndex: slice.position, endIndex: slice.position + slice.length)
+                last = channel.write(IOData.fileRegion(region))
+            }
+        }
+        channel.flush()
+        try await last?.get()
+    }
+
     /// Requests of a connection are read and started in order (so appends keep the
     /// order the client sent them in) while earlier ones may still be waiting on an
     /// fsync or a long poll; responses are written strictly in request order.
@@ -92,8 +117,8 @@ public final class KafkaListener: Service, @unchecked Sendable {
                     group.addTask {
                         defer { window.close() }
                         for await response in pending {
-                            if let bytes = try await response.resolve() {
-                                try await outbound.write(bytes)
+                            if let frame = try await response.resolve() {
+                                try await Self.write(frame, to: connection.channel)
                             }
                             window.release()
                         }

@@ -70,7 +70,7 @@ public final class RequestHandler: Sendable {
             if apiKey == .apiVersions {
                 // KIP-511: answer an unknown ApiVersions version with a v0 response that
                 // carries our ranges, so the client can retry with one we know.
-                return .ready(try encode(apiVersionsResponse(error: .unsupportedVersion), version: 0, header: header))
+                return .ready(ResponseFrame(try encode(apiVersionsResponse(error: .unsupportedVersion), version: 0, header: header)))
             }
             throw RequestError("\(apiKey.name) v\(version) is not supported (supported: \(supported.lowerBound)-\(supported.upperBound))")
         }
@@ -87,18 +87,27 @@ public final class RequestHandler: Sendable {
             let produce = try ProduceRequest(from: &body, version: version)
             let (response, pending) = self.produce(produce, version: version)
             if produce.acks == 0 { return .ready(nil) }
-            if pending.isEmpty { return .ready(try encode(response, version: version, header: header)) }
+            if pending.isEmpty { return .ready(ResponseFrame(try encode(response, version: version, header: header))) }
             return .deferred {
-                try self.encode(await self.makeDurable(response, pending), version: version, header: header)
+                ResponseFrame(try self.encode(await self.makeDurable(response, pending), version: version, header: header))
             }
         }
         if apiKey == .fetch {
             let fetch = try FetchRequest(from: &body, version: version)
             return .deferred {
-                try self.encode(await self.fetch(fetch, version: version), version: version, header: header)
+                let (response, slices) = try await self.fetch(fetch, version: version)
+                return try ResponseFrame.encode(response, version: version, correlationId: header.correlationId, slices: slices) { r, records in
+                    var i = 0
+                    for t in r.responses.indices {
+                        for p in r.responses[t].partitions.indices {
+                            r.responses[t].partitions[p].records = records[i]
+                            i += 1
+                        }
+                    }
+                }
             }
         }
-        return .ready(try await respond(apiKey, version: version, header: header, body: &body))
+        return .ready(ResponseFrame(try await respond(apiKey, version: version, header: header, body: &body)))
     }
 
     private func respond(_ apiKey: APIKey, version: Int16, header: RequestHeader, body: inout ByteBuffer) async throws -> ByteBuffer {
@@ -157,10 +166,10 @@ public final class RequestHandler: Sendable {
 /// A response that may still be waiting on something (fsync, new data).
 public enum PendingResponse: Sendable {
     /// The response frame, or nil when the request expects none.
-    case ready(ByteBuffer?)
-    case deferred(@Sendable () async throws -> ByteBuffer?)
+    case ready(ResponseFrame?)
+    case deferred(@Sendable () async throws -> ResponseFrame?)
 
-    public func resolve() async throws -> ByteBuffer? {
+    public func resolve() async throws -> ResponseFrame? {
         switch self {
         case .ready(let r): return r
         case .deferred(let body): return try await body()

@@ -102,6 +102,12 @@ final class LogFile: @unchecked Sendable {
         return buffer
     }
 
+    func duplicateDescriptor() throws -> Int32 {
+        let copy = dup(fd)
+        guard copy >= 0 else { throw LogStoreError.errno("dup", path) }
+        return copy
+    }
+
     func truncate(to size: Int) throws {
         guard ftruncate(fd, off_t(size)) == 0 else { throw LogStoreError.errno("truncate", path) }
     }

@@ -13,12 +13,39 @@ public struct AppendInfo: Sendable, Hashable {
     public var recordCount: Int
 }
 
+/// Whole batches in a segment file, by position: what a fetch sends. The server can hand
+/// the range to the kernel (sendfile) without copying it; `readBytes()` copies it for
+/// callers that want the bytes.
+public struct FileSlice: Sendable {
+    let file: LogFile
+    public let position: Int
+    public let length: Int
+
+    /// Reads the bytes of the slice.
+    public func readBytes() throws -> ByteBuffer {
+        try file.read(at: position, length: length)
+    }
+
+    /// A new descriptor for the segment file (the caller closes it). The file stays
+    /// readable through it even if retention deletes the segment meanwhile.
+    public func duplicateDescriptor() throws -> Int32 {
+        try file.duplicateDescriptor()
+    }
+}
+
 /// What a read returned: whole batches, as stored.
 public struct ReadInfo: Sendable {
-    public var records: ByteBuffer
+    /// The batches, or nil when there is nothing to return.
+    public var slice: FileSlice?
     public var highWatermark: Int64
     public var logStartOffset: Int64
     public var lastStableOffset: Int64 { highWatermark }
+    public var byteCount: Int { slice?.length ?? 0 }
+
+    /// The batches' bytes (a copy from the file).
+    public var records: ByteBuffer {
+        get throws { try slice?.readBytes() ?? ByteBuffer() }
+    }
 }
 
 /// One partition's log on disk: a directory `<topic>-<partition>/` of segments.
@@ -301,31 +328,21 @@ public final class PartitionLog: @unchecked Sendable {
             throw LogStoreError(.offsetOutOfRange, "offset \(offset) is outside \(start)..<\(end)")
         }
         guard offset < end, let segment else {
-            return ReadInfo(records: ByteBuffer(), highWatermark: end, logStartOffset: start)
+            return ReadInfo(slice: nil, highWatermark: end, logStartOffset: start)
         }
-        // Offsets in a later segment when this one ends before them (a gap after compaction).
-        let position = try lock.withLock { try segment.position(of: offset) }
-        guard let position else {
+        let slice = try lock.withLock { () throws -> (position: Int, length: Int)? in
+            guard let position = try segment.position(of: offset) else { return nil }
+            return (position, try segment.wholeBatches(from: position, maxBytes: maxBytes, size: segmentSize))
+        }
+        guard let slice else {
+            // The offset lies past this segment's last batch (a gap left by compaction):
+            // continue in the next segment.
             let next = lock.withLock { segments.first { $0.baseOffset > segment.baseOffset } }
-            guard next != nil else { return ReadInfo(records: ByteBuffer(), highWatermark: end, logStartOffset: start) }
+            guard next != nil else { return ReadInfo(slice: nil, highWatermark: end, logStartOffset: start) }
             return try read(from: segment.nextOffset, maxBytes: maxBytes)
         }
-        let available = segmentSize - position
-        var chunk = try segment.log.read(at: position, length: min(max(maxBytes, RecordBatch.logOverhead), available))
-        // Keep whole batches only.
-        var cut = 0
-        while let length = chunk.getInteger(at: chunk.readerIndex + cut + 8, as: Int32.self) {
-            let size = Int(length) + RecordBatch.logOverhead
-            guard cut + size <= chunk.readableBytes else { break }
-            cut += size
-        }
-        if cut == 0, let length = chunk.getInteger(at: chunk.readerIndex + 8, as: Int32.self) {
-            // The first batch is larger than maxBytes: return it whole.
-            chunk = try segment.log.read(at: position, length: min(Int(length) + RecordBatch.logOverhead, available))
-            cut = chunk.readableBytes
-        }
-        let records = chunk.getSlice(at: chunk.readerIndex, length: cut) ?? ByteBuffer()
-        return ReadInfo(records: records, highWatermark: end, logStartOffset: start)
+        return ReadInfo(slice: FileSlice(file: segment.log, position: slice.position, length: slice.length),
+                        highWatermark: end, logStartOffset: start)
     }
 
     /// The first offset with a timestamp at or after `timestamp` (ListOffsets), or nil.

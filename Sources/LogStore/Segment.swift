@@ -314,6 +314,39 @@ final class Segment: @unchecked Sendable {
         return nil
     }
 
+    /// The length of the whole batches from `position` that fit in `maxBytes` (at least
+    /// one batch), never past `size`. Walks batch headers only from the last index entry
+    /// before the limit, so a large read costs a few small reads, not a copy.
+    func wholeBatches(from position: Int, maxBytes: Int, size: Int) throws -> Int {
+        let limit = position + max(maxBytes, 0)
+        if limit >= size { return size - position }
+        // The last indexed batch start at or before the limit, but not before `position`.
+        var lo = 0
+        var hi = offsetIndex.count - 1
+        var walkFrom = position
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            let p = Int(offsetIndex[mid].position)
+            if p <= limit {
+                if p > walkFrom { walkFrom = p }
+                lo = mid + 1
+            } else {
+                hi = mid - 1
+            }
+        }
+        var end = walkFrom
+        while end < size {
+            let header = try BatchHeader(file: log, at: end)
+            if end + header.sizeInBytes > limit { break }
+            end += header.sizeInBytes
+        }
+        if end == position {
+            // KIP-74: the first batch goes out whole even when larger than the limit.
+            end = position + (try BatchHeader(file: log, at: position)).sizeInBytes
+        }
+        return end - position
+    }
+
     /// The first offset whose batch has a timestamp at or past `timestamp`.
     func firstOffset(atOrAfter timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
         guard maxTimestamp >= timestamp else { return nil }

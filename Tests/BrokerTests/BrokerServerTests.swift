@@ -140,6 +140,40 @@ final class BrokerServerTests: XCTestCase {
         await broker.stop()
     }
 
+    func testFetchOfManyPartitionsSplicesEveryFileSliceAtOldAndFlexibleVersions() async throws {
+        let broker = try await TestBroker()
+        defer { broker.removeData() }
+        let c = try await broker.connect()
+        _ = try await c.send(CreateTopicsRequest(topics: [.init(name: "m", numPartitions: 3, replicationFactor: 1)]))
+        for p in Int32(0)..<3 {
+            for round in 0..<3 {
+                let values = (0..<4).map { "p\(p)-r\(round)-\($0)" }
+                let r = try await c.send(ProduceRequest(acks: 1, timeoutMs: 1000, topicData: [
+                    .init(name: "m", partitionData: [.init(index: p, records: batch(values))]),
+                ]))
+                XCTAssertEqual(r.responses[0].partitionResponses[0].errorCode, 0)
+            }
+        }
+        for version: Int16 in [4, 11, 12] {
+            let response = try await c.send(FetchRequest(maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, topics: [
+                .init(topic: "m", partitions: (0..<3).map { .init(partition: $0, fetchOffset: 0, partitionMaxBytes: 1 << 20) }),
+            ]), version: version)
+            XCTAssertEqual(response.responses[0].partitions.count, 3)
+            for (p, data) in response.responses[0].partitions.enumerated() {
+                XCTAssertEqual(try values(data.records).count, 12, "v\(version) partition \(p)")
+                XCTAssertEqual(try values(data.records).first, "p\(p)-r0-0")
+                XCTAssertEqual(data.highWatermark, 12)
+            }
+        }
+        // A partition limit smaller than one batch still returns that whole batch (KIP-74).
+        let small = try await c.send(FetchRequest(maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, topics: [
+            .init(topic: "m", partitions: [.init(partition: 1, fetchOffset: 5, partitionMaxBytes: 10)]),
+        ]), version: 12)
+        XCTAssertEqual(try values(small.responses[0].partitions[0].records), (0..<4).map { "p1-r1-\($0)" })
+        c.close()
+        await broker.stop()
+    }
+
     func testPipelinedRequestsAreAnsweredInOrder() async throws {
         let broker = try await TestBroker()
         defer { broker.removeData() }

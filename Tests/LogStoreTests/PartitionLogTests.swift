@@ -85,7 +85,8 @@ final class PartitionLogTests: XCTestCase {
         let some = try log.read(from: 0, maxBytes: 400)
         XCTAssertGreaterThan(try values(some.records).count, 1)
         XCTAssertLessThan(try values(some.records).count, 10)
-        XCTAssertLessThanOrEqual(some.records.readableBytes, 400)
+        XCTAssertLessThanOrEqual(try some.records.readableBytes, 400)
+        XCTAssertEqual(some.byteCount, try some.records.readableBytes)
     }
 
     func testReadOutsideTheLogIsOffsetOutOfRange() throws {

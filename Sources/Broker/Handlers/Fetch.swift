@@ -3,7 +3,9 @@ import LogStore
 import NIOCore
 
 extension RequestHandler {
-    func fetch(_ request: FetchRequest, version: Int16) async throws -> FetchResponse {
+    /// Long-polls until `min_bytes` are available or `max_wait_ms` passes, then answers
+    /// with the batches as file slices, so they can go out with sendfile.
+    func fetch(_ request: FetchRequest, version: Int16) async throws -> (FetchResponse, [FileSlice?]) {
         let deadline = ContinuousClock.now + .milliseconds(max(0, Int(request.maxWaitMs)))
         let minBytes = max(0, Int(request.minBytes))
         while true {
@@ -17,8 +19,12 @@ extension RequestHandler {
         }
     }
 
-    private func read(_ request: FetchRequest, version: Int16) -> (FetchResponse, Int, Bool) {
+    /// Reads every requested partition; returns the response (records still empty), the
+    /// slice of each partition in response order, the total bytes and whether any
+    /// partition failed.
+    private func read(_ request: FetchRequest, version: Int16) -> ((FetchResponse, [FileSlice?]), Int, Bool) {
         var response = FetchResponse(sessionId: 0)
+        var slices: [FileSlice?] = []
         var remaining = request.maxBytes <= 0 ? Int(Int32.max) : Int(request.maxBytes)
         var total = 0
         var hasError = false
@@ -34,20 +40,22 @@ extension RequestHandler {
                     data.errorCode = (byId && info == nil ? KafkaErrorCode.unknownTopicId : .unknownTopicOrPartition).rawValue
                     hasError = true
                     topicResponse.partitions.append(data)
+                    slices.append(nil)
                     continue
                 }
+                var slice: FileSlice?
                 do {
                     // KIP-74: the first batch of the response comes back whole even when larger
                     // than the limits; after that, stop at the response limit.
                     let limit = total == 0 ? Int(max(partition.partitionMaxBytes, 1)) : min(Int(partition.partitionMaxBytes), remaining)
                     if limit > 0 {
                         let result = try log.read(from: partition.fetchOffset, maxBytes: limit)
-                        data.records = result.records
+                        slice = result.slice
                         data.highWatermark = result.highWatermark
                         data.lastStableOffset = result.lastStableOffset
                         data.logStartOffset = result.logStartOffset
-                        total += result.records.readableBytes
-                        remaining -= result.records.readableBytes
+                        total += result.byteCount
+                        remaining -= result.byteCount
                     } else {
                         data.highWatermark = log.highWatermark
                         data.lastStableOffset = data.highWatermark
@@ -64,9 +72,10 @@ extension RequestHandler {
                     hasError = true
                 }
                 topicResponse.partitions.append(data)
+                slices.append(slice)
             }
             response.responses.append(topicResponse)
         }
-        return (response, total, hasError)
+        return ((response, slices), total, hasError)
     }
 }
