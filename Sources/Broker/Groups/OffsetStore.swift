@@ -155,7 +155,7 @@ final class OffsetStore: Sendable {
         while let record = Self.readRecord(from: &contents) {
             Self.apply(record, to: &loaded.groups)
             records += 1
-            validEnd = Self.magic.count + (size - Self.magic.count - contents.readableBytes)
+            validEnd = contents.readerIndex
         }
         if validEnd < size {
             try file.truncate(to: validEnd)
