@@ -24,3 +24,9 @@ func parseConfigs(_ items: [String]) throws -> [String: String] {
     }
     return out
 }
+
+/// An error from a subcommand's work (not its arguments): printed as one line, exit 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

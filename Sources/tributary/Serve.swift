@@ -55,14 +55,14 @@ struct Serve: AsyncParsableCommand {
             do {
                 text = try String(contentsOfFile: config, encoding: .utf8)
             } catch {
-                throw ValidationError("cannot read \(config): \(error.localizedDescription)")
+                throw CLIError("cannot read \(config): \(error.localizedDescription)")
             }
             do {
                 let (parsed, warnings) = try ServerProperties.apply(text, to: configuration)
                 configuration = parsed
                 for w in warnings { logger.warning("\(config): \(w)") }
             } catch {
-                throw ValidationError("\(error)")
+                throw CLIError("\(config): \(error)")
             }
         }
         if let dataDir { configuration.dataDirectory = dataDir }
