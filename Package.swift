@@ -72,6 +72,11 @@ let package = Package(
         // The code generator: a library so tests can check the committed output is current.
         .target(name: "KafkaCodegen"),
         .executableTarget(name: "kafka-codegen", dependencies: ["KafkaCodegen"]),
+        .executableTarget(
+            name: "protocol-benchmarks",
+            dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/ProtocolBenchmarks"
+        ),
         .testTarget(
             name: "KafkaProtocolTests",
             dependencies: ["KafkaProtocol", "KafkaCodegen", .product(name: "NIOCore", package: "swift-nio")],
