@@ -57,17 +57,7 @@ final class LogFile: @unchecked Sendable {
 
     /// Writes all of `buffer` at `offset`.
     func write(_ buffer: ByteBuffer, at offset: Int) throws {
-        try buffer.withUnsafeReadableBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
-                if n < 0 {
-                    if Glibc.errno == EINTR { continue }
-                    throw LogStoreError.errno("write", path)
-                }
-                done += n
-            }
-        }
+        try buffer.withUnsafeReadableBytes { try write(bytes: $0, at: offset) }
     }
 
     func write(bytes: UnsafeRawBufferPointer, at offset: Int) throws {

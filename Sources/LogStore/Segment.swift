@@ -185,21 +185,9 @@ final class Segment: @unchecked Sendable {
     }
 
     private func rewriteIndexFiles() throws {
-        var ob = ByteBuffer()
-        ob.reserveCapacity(offsetIndex.count * 8)
-        for e in offsetIndex {
-            ob.writeInteger(e.relativeOffset)
-            ob.writeInteger(e.position)
-        }
         try offsetIndexFile.truncate(to: 0)
-        try offsetIndexFile.write(ob, at: 0)
-        var tb = ByteBuffer()
-        for e in timeIndex {
-            tb.writeInteger(e.timestamp)
-            tb.writeInteger(e.relativeOffset)
-        }
         try timeIndexFile.truncate(to: 0)
-        try timeIndexFile.write(tb, at: 0)
+        try appendIndexEntries(offsetFrom: 0, timeFrom: 0)
     }
 
     // MARK: appending

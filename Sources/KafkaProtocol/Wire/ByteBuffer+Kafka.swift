@@ -4,16 +4,16 @@ import NIOCore
 // untouched, so callers can decide whether "short" means "wait for more" (framing)
 // or "malformed" (a complete frame that ends early).
 extension ByteBuffer {
-    /// Reads an unsigned LEB128 varint of at most 5 bytes (Kafka's `UNSIGNED_VARINT`).
+    /// Reads an unsigned LEB128 integer of at most `(T.bitWidth + 6) / 7` bytes.
     @inlinable
-    public mutating func readUnsignedVarint() -> UInt32? {
-        var result: UInt32 = 0
-        var shift: UInt32 = 0
+    mutating func readLEB128<T: FixedWidthInteger & UnsignedInteger>(as: T.Type) -> T? {
+        var result: T = 0
+        var shift = 0
         var index = self.readerIndex
-        while shift < 35 {
+        while shift < T.bitWidth + 6 - (T.bitWidth + 6) % 7 {
             guard let byte = self.getInteger(at: index, as: UInt8.self) else { return nil }
             index += 1
-            result |= UInt32(byte & 0x7F) << shift
+            result |= T(byte & 0x7F) << shift
             if byte & 0x80 == 0 {
                 self.moveReaderIndex(to: index)
                 return result
@@ -23,24 +23,13 @@ extension ByteBuffer {
         return nil
     }
 
-    /// Reads an unsigned LEB128 varint of at most 10 bytes.
+    /// Reads an unsigned varint of at most 5 bytes (Kafka's `UNSIGNED_VARINT`).
     @inlinable
-    public mutating func readUnsignedVarlong() -> UInt64? {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        var index = self.readerIndex
-        while shift < 70 {
-            guard let byte = self.getInteger(at: index, as: UInt8.self) else { return nil }
-            index += 1
-            result |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 {
-                self.moveReaderIndex(to: index)
-                return result
-            }
-            shift += 7
-        }
-        return nil
-    }
+    public mutating func readUnsignedVarint() -> UInt32? { readLEB128(as: UInt32.self) }
+
+    /// Reads an unsigned varlong of at most 10 bytes.
+    @inlinable
+    public mutating func readUnsignedVarlong() -> UInt64? { readLEB128(as: UInt64.self) }
 
     /// Reads a zigzag-encoded signed varint (Kafka's `VARINT`).
     @inlinable
@@ -58,31 +47,25 @@ extension ByteBuffer {
 
     @inlinable
     @discardableResult
-    public mutating func writeUnsignedVarint(_ value: UInt32) -> Int {
+    mutating func writeLEB128<T: FixedWidthInteger & UnsignedInteger>(_ value: T) -> Int {
         var v = value
-        var written = 0
+        var written = 1
         while v >= 0x80 {
             self.writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
             v >>= 7
             written += 1
         }
-        self.writeInteger(UInt8(v))
-        return written + 1
+        self.writeInteger(UInt8(truncatingIfNeeded: v))
+        return written
     }
 
     @inlinable
     @discardableResult
-    public mutating func writeUnsignedVarlong(_ value: UInt64) -> Int {
-        var v = value
-        var written = 0
-        while v >= 0x80 {
-            self.writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-            written += 1
-        }
-        self.writeInteger(UInt8(v))
-        return written + 1
-    }
+    public mutating func writeUnsignedVarint(_ value: UInt32) -> Int { writeLEB128(value) }
+
+    @inlinable
+    @discardableResult
+    public mutating func writeUnsignedVarlong(_ value: UInt64) -> Int { writeLEB128(value) }
 
     @inlinable
     @discardableResult
