@@ -183,14 +183,25 @@ final class GroupStateMachineTests: XCTestCase {
         let staticJoin = h.join(instance: "i1", newId: "i1-uuid", version: 5)
         XCTAssertNil(h.joins[staticJoin], "static members need no second round")
         XCTAssertEqual(h.group.memberIds, ["old-client", "i1-uuid"])
-
-        // The pending id holds the rebalance until it joins or its session expires.
-        h.tick(to: 5000)
-        XCTAssertNil(h.joins[v3])
-        h.tick(to: 10_000)
+        h.tick(to: 0)
         XCTAssertEqual(h.joins[v3]?.error, KafkaErrorCode.none)
         XCTAssertEqual(h.joins[staticJoin]?.members, [], "not the leader")
         XCTAssertEqual(h.joins[v3]?.members.map(\.groupInstanceId), [nil, "i1"])
+    }
+
+    func testPendingMemberIdHoldsEarlyCompletionUntilItJoinsOrExpires() {
+        var h = Harness()
+        h.stableGroup(["a"])
+        let pending = h.join(newId: "b")
+        XCTAssertEqual(h.joins[pending]?.error, .memberIdRequired)
+        XCTAssertEqual(h.group.stateName, .stable, "an id handed out is not a member yet")
+        let rejoin = h.join("a", newId: "unused")
+        XCTAssertNil(h.joins[rejoin], "b is expected to join with its new id")
+        h.tick(to: 9999)
+        XCTAssertNil(h.joins[rejoin])
+        h.tick(to: 10_000)
+        XCTAssertEqual(h.joins[rejoin]?.generationId, 2, "b's id expired with its session timeout")
+        XCTAssertEqual(h.joins[rejoin]?.members.map(\.memberId), ["a"])
     }
 
     func testProtocolSelectionAcrossMembers() {
@@ -199,6 +210,7 @@ final class GroupStateMachineTests: XCTestCase {
         let a = h.join(newId: "a", protocols: [("range", ["t"]), ("roundrobin", ["t"])], version: 3)
         let b = h.join(newId: "b", protocols: [("range", ["t"]), ("roundrobin", ["t"])], version: 3)
         let c = h.join(newId: "c", protocols: [("roundrobin", ["t"]), ("sticky", ["t"])], version: 3)
+        h.tick(to: 1000)  // b and c arrived during the delay: one more round
         h.tick(to: 2000)
         XCTAssertEqual(h.joins[a]?.protocolName, "roundrobin")
         XCTAssertEqual(h.joins[b]?.protocolName, "roundrobin")
@@ -209,6 +221,7 @@ final class GroupStateMachineTests: XCTestCase {
         let x = v.join(newId: "x", protocols: [("range", ["t"]), ("cooperative-sticky", ["t"])], version: 3)
         v.join(newId: "y", protocols: [("cooperative-sticky", ["t"]), ("range", ["t"])], version: 3)
         v.join(newId: "z", protocols: [("cooperative-sticky", ["t"]), ("range", ["t"])], version: 3)
+        v.tick(to: 1000)
         v.tick(to: 2000)
         XCTAssertEqual(v.joins[x]?.protocolName, "cooperative-sticky")
     }
@@ -234,9 +247,11 @@ final class GroupStateMachineTests: XCTestCase {
         let c = h.joinNew("c")
         XCTAssertEqual(h.group.stateName, .preparingRebalance)
         let a = h.join("a", newId: "unused")
-        h.now = 20_000
         // b keeps heartbeating but never rejoins; its session stays alive.
-        XCTAssertEqual(h.heartbeat("b", generation: 1), .rebalanceInProgress)
+        for time: Int64 in [9000, 18_000, 27_000] {
+            h.now = time
+            XCTAssertEqual(h.heartbeat("b", generation: 1), .rebalanceInProgress)
+        }
         h.tick(to: 30_999)
         XCTAssertNil(h.joins[a])
         h.tick(to: 31_000)
@@ -493,8 +508,16 @@ final class GroupCoordinatorTests: XCTestCase {
         // @unchecked: guarded by the lock.
         private let lock = NSLock()
         private var value: Int64 = 1_000_000
-        var now: Int64 { lock.withLock { value } }
-        func advance(_ ms: Int64) { lock.withLock { value += ms } }
+        var now: Int64 {
+            lock.lock()
+            defer { lock.unlock() }
+            return value
+        }
+        func advance(_ ms: Int64) {
+            lock.lock()
+            value += ms
+            lock.unlock()
+        }
     }
 
     var directory = ""
@@ -515,23 +538,27 @@ final class GroupCoordinatorTests: XCTestCase {
                                     clock: { clock.now })
     }
 
-    func joinRequest(_ memberId: String = "", topics: [String] = ["t"]) -> JoinGroupRequest {
+    static func joinRequest(_ memberId: String = "", topics: [String] = ["t"]) -> JoinGroupRequest {
         JoinGroupRequest(groupId: "g", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, memberId: memberId,
                          protocolType: "consumer", protocols: [.init(name: "range", metadata: subscription(topics))])
     }
 
     func testTwoConsumersJoinSyncCommitAndFetch() async throws {
         let clock = ManualClock()
-        let coordinator = try makeCoordinator(clock)
-        let idA = await coordinator.joinGroup(joinRequest(), version: 9, clientId: "a", clientHost: "/127.0.0.1")
+        let coordinator = try makeCoordinator(clock, delay: 1000)
+        let idA = await coordinator.joinGroup(Self.joinRequest(), version: 9, clientId: "a", clientHost: "/127.0.0.1")
         XCTAssertEqual(idA.errorCode, KafkaErrorCode.memberIdRequired.rawValue)
         XCTAssertTrue(idA.memberId.hasPrefix("a-"))
-        let idB = await coordinator.joinGroup(joinRequest(), version: 9, clientId: "b", clientHost: "/127.0.0.1")
+        let idB = await coordinator.joinGroup(Self.joinRequest(), version: 9, clientId: "b", clientHost: "/127.0.0.1")
 
-        // Both JoinGroups park until the rebalance completes.
-        async let joinA = coordinator.joinGroup(joinRequest(idA.memberId), version: 9, clientId: "a", clientHost: "/127.0.0.1")
-        try await Task.sleep(for: .milliseconds(50))
-        async let joinB = coordinator.joinGroup(joinRequest(idB.memberId), version: 9, clientId: "b", clientHost: "/127.0.0.1")
+        // Both JoinGroups park until the (initial) rebalance completes.
+        async let joinA = coordinator.joinGroup(Self.joinRequest(idA.memberId), version: 9, clientId: "a", clientHost: "/127.0.0.1")
+        async let joinB = coordinator.joinGroup(Self.joinRequest(idB.memberId), version: 9, clientId: "b", clientHost: "/127.0.0.1")
+        while coordinator.describe(groupId: "g")?.members.count != 2 { try await Task.sleep(for: .milliseconds(5)) }
+        clock.advance(1000)
+        coordinator.tick(now: clock.now)  // b joined during the delay: one more round
+        clock.advance(1000)
+        coordinator.tick(now: clock.now)
         let (a, b) = await (joinA, joinB)
         XCTAssertEqual(a.errorCode, 0)
         XCTAssertEqual(b.errorCode, 0)
@@ -643,7 +670,7 @@ final class GroupCoordinatorTests: XCTestCase {
     func testShutdownAnswersParkedJoins() async throws {
         let clock = ManualClock()
         let coordinator = try makeCoordinator(clock, delay: 60_000)
-        async let parked = coordinator.joinGroup(joinRequest(), version: 3, clientId: "a", clientHost: "")
+        async let parked = coordinator.joinGroup(Self.joinRequest(), version: 3, clientId: "a", clientHost: "")
         try await Task.sleep(for: .milliseconds(50))
         coordinator.shutdown()
         let response = await parked

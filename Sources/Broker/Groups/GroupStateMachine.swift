@@ -882,17 +882,19 @@ struct ConsumerGroup: Sendable {
                 break
             }
         }
-        if case .preparingRebalance(var phase) = state, now >= phase.deadline {
+        while case .preparingRebalance(var phase) = state, now >= phase.deadline {
             if let initial = phase.initialDelay, phase.newMemberAdded, initial.remainingMs > 0 {
                 // Kafka's InitialDelayedJoin: someone joined during this round, so give the
-                // rest another round, never past the rebalance timeout.
+                // rest another round, never past the rebalance timeout. Counting from the
+                // deadline rather than `now` keeps a late tick from stretching the delay.
                 let delay = min(configuration.initialRebalanceDelayMs, initial.remainingMs)
                 phase.initialDelay = InitialDelay(delayMs: delay, remainingMs: max(initial.remainingMs - initial.delayMs, 0))
                 phase.newMemberAdded = false
-                phase.deadline = now + delay
+                phase.deadline += delay
                 state = .preparingRebalance(phase)
             } else {
                 completeJoin(now, &actions)
+                break
             }
         }
         switch state {
