@@ -677,6 +677,78 @@ final class GroupCoordinatorTests: XCTestCase {
         XCTAssertEqual(response.errorCode, KafkaErrorCode.coordinatorNotAvailable.rawValue)
     }
 
+    /// Every response the coordinator builds must encode at the version it was built for
+    /// (the codecs refuse fields a version does not have).
+    func testResponsesEncodeAtEveryVersion() async throws {
+        let clock = ManualClock()
+        let coordinator = try makeCoordinator(clock)
+        var buffer = ByteBuffer()
+        func check<R: KafkaResponse>(_ response: R, _ version: Int16, file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertNoThrow(try response.encode(into: &buffer, version: version), "\(R.self) v\(version)", file: file, line: line)
+        }
+        for version in JoinGroupRequest.validVersions {
+            let groupId = "g\(version)"
+            var request = Self.joinRequest()
+            request.groupId = groupId
+            var joined = await coordinator.joinGroup(request, version: version, clientId: "c", clientHost: "h")
+            check(joined, version)
+            if joined.errorCode == KafkaErrorCode.memberIdRequired.rawValue {
+                request.memberId = joined.memberId
+                joined = await coordinator.joinGroup(request, version: version, clientId: "c", clientHost: "h")
+                check(joined, version)
+            }
+            XCTAssertEqual(joined.errorCode, 0, "JoinGroup v\(version)")
+            let memberId = joined.memberId
+            for syncVersion in SyncGroupRequest.validVersions {
+                check(await coordinator.syncGroup(SyncGroupRequest(groupId: groupId, generationId: joined.generationId, memberId: memberId,
+                                                                   protocolType: "consumer", protocolName: "range",
+                                                                   assignments: [.init(memberId: memberId, assignment: ByteBuffer(string: "x"))]),
+                                                  version: syncVersion), syncVersion)
+            }
+            for heartbeatVersion in HeartbeatRequest.validVersions {
+                check(await coordinator.heartbeat(HeartbeatRequest(groupId: groupId, generationId: joined.generationId, memberId: memberId),
+                                                  version: heartbeatVersion), heartbeatVersion)
+            }
+            for commitVersion in OffsetCommitRequest.validVersions {
+                let response = await coordinator.offsetCommit(OffsetCommitRequest(
+                    groupId: groupId, generationIdOrMemberEpoch: joined.generationId, memberId: memberId,
+                    topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, committedOffset: 5)])]), version: commitVersion)
+                check(response, commitVersion)
+            }
+            let describe = await coordinator.describeGroups(DescribeGroupsRequest(groups: [groupId, "unknown"]), version: min(version, 5))
+            check(describe, min(version, 5))
+            XCTAssertEqual(describe.groups[0].members.first?.memberAssignment, ByteBuffer(string: "x"))
+            check(await coordinator.offsetDelete(OffsetDeleteRequest(groupId: groupId, topics: [.init(name: "t", partitions: [.init(partitionIndex: 0)])]),
+                                                 version: 0), 0)
+            let leaveVersion = min(version, 5)
+            let left = await coordinator.leaveGroup(LeaveGroupRequest(groupId: groupId, memberId: leaveVersion < 3 ? memberId : "",
+                                                                      members: leaveVersion >= 3 ? [.init(memberId: memberId)] : []),
+                                                    version: leaveVersion)
+            check(left, leaveVersion)
+            XCTAssertEqual(left.errorCode, 0)
+        }
+        for version in OffsetFetchRequest.validVersions {
+            let request = version >= 8
+                ? OffsetFetchRequest(groups: [.init(groupId: "g1", topics: nil), .init(groupId: "g2", topics: [.init(name: "t", partitionIndexes: [0, 9])])])
+                : OffsetFetchRequest(groupId: "g1", topics: version >= 2 ? nil : [.init(name: "t", partitionIndexes: [0])])
+            let response = await coordinator.offsetFetch(request, version: version)
+            check(response, version)
+        }
+        for version in ListGroupsRequest.validVersions {
+            let response = await coordinator.listGroups(ListGroupsRequest(), version: version)
+            check(response, version)
+            XCTAssertEqual(response.groups.count, 10)
+        }
+        for version in DeleteGroupsRequest.validVersions {
+            check(await coordinator.deleteGroups(DeleteGroupsRequest(groupsNames: ["g\(version)", "missing"]), version: version), version)
+        }
+        for version in FindCoordinatorRequest.validVersions {
+            let request = version >= 4 ? FindCoordinatorRequest(keyType: 0, coordinatorKeys: ["g"]) : FindCoordinatorRequest(key: "g")
+            check(coordinator.findCoordinator(request, version: version, nodeId: 1, host: "h", port: 9092), version)
+        }
+        coordinator.shutdown()
+    }
+
     func testFindCoordinatorAnswersGroupsAndRefusesTransactions() {
         let clock = ManualClock()
         let coordinator = try! makeCoordinator(clock)

@@ -259,18 +259,18 @@ public final class GroupCoordinator: Service, Sendable {
     }
 
     /// Logs state changes and keeps the stored group metadata (protocol type, when the
-    /// group became empty) current, under the lock so writes stay in order.
+    /// group became empty) current, under the lock so writes stay in order. The metadata
+    /// only changes with the state, so a request that left the state alone costs nothing.
     private func afterChange(_ groupId: String, from before: ConsumerGroup.StateName?, _ state: inout State) {
         guard let group = state.groups[groupId] else { return }
         let after = group.stateName
-        if before != after {
-            if after == .completingRebalance {
-                logger.info("group rebalanced", metadata: ["kafka.group": "\(groupId)", "kafka.generation": "\(group.generationId)",
-                                                           "members": "\(group.memberCount)", "leader": "\(group.leaderId ?? "")"])
-            } else {
-                logger.debug("group state changed", metadata: ["kafka.group": "\(groupId)", "from": "\(before?.rawValue ?? "-")",
-                                                               "to": "\(after.rawValue)", "kafka.generation": "\(group.generationId)"])
-            }
+        guard before != after else { return }
+        if after == .completingRebalance {
+            logger.info("group rebalanced", metadata: ["kafka.group": "\(groupId)", "kafka.generation": "\(group.generationId)",
+                                                       "members": "\(group.memberCount)", "leader": "\(group.leaderId ?? "")"])
+        } else {
+            logger.debug("group state changed", metadata: ["kafka.group": "\(groupId)", "from": "\(before?.rawValue ?? "-")",
+                                                           "to": "\(after.rawValue)", "kafka.generation": "\(group.generationId)"])
         }
         persistMetadata(groupId, state)
     }

@@ -281,19 +281,6 @@ struct ConsumerGroup: Sendable {
         Int64(members.values.map(\.rebalanceTimeoutMs).max() ?? 0)
     }
 
-    /// The earliest time at which `tick` has something to do, so a driver can sleep.
-    var nextDeadline: Int64? {
-        var deadlines: [Int64] = Array(pendingMembers.values)
-        deadlines.append(contentsOf: members.values.map(\.heartbeatDeadline))
-        if case .preparingRebalance(let phase) = state { deadlines.append(phase.deadline) }
-        if let syncDeadline, !pendingSyncMembers.isEmpty { deadlines.append(syncDeadline) }
-        return deadlines.min()
-    }
-
-    func assignment(of memberId: String) -> ByteBuffer? {
-        members[memberId]?.assignment
-    }
-
     func describe() -> Description {
         let stable = stateName == .stable
         let chosen = protocolName ?? ""
