@@ -17,6 +17,7 @@ public final class Broker: Sendable {
     let logger: Logger
     public let listener: KafkaListener
     public let maintenance: LogMaintenanceService
+    public let groups: GroupCoordinator
 
     public init(configuration: BrokerConfiguration, logger: Logger,
                 eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, threadPool: NIOThreadPool = .singleton) throws {
@@ -28,17 +29,21 @@ public final class Broker: Sendable {
         producerIds = try ProducerIdManager(dataDirectory: configuration.dataDirectory)
         listener = KafkaListener(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
         maintenance = LogMaintenanceService(configuration: configuration, topics: topics, threadPool: threadPool, logger: logger)
-        let (topics, notifier, producerIds) = (self.topics, self.notifier, self.producerIds)
+        let topics = self.topics
+        groups = try GroupCoordinator(configuration: configuration.groups, dataDirectory: configuration.dataDirectory,
+                                      threadPool: threadPool, logger: logger, partitionExists: { topics.log($0, $1) != nil })
+        let (notifier, producerIds, groups) = (self.notifier, self.producerIds, self.groups)
         listener.makeHandler = { port in
             RequestHandler(configuration: configuration, topics: topics, notifier: notifier, producerIds: producerIds,
-                           threadPool: threadPool, advertisedPort: configuration.advertisedPort ?? port, logger: logger)
+                           groups: groups, threadPool: threadPool, advertisedPort: configuration.advertisedPort ?? port, logger: logger)
         }
     }
 
-    public var services: [any Service] { [listener, maintenance] }
+    public var services: [any Service] { [listener, maintenance, groups] }
 
     /// Flushes and checkpoints every partition so the next start needs no recovery scan.
     public func shutdown() {
+        groups.shutdown()
         topics.closeAll()
         logger.info("broker stopped; logs flushed and checkpointed")
     }

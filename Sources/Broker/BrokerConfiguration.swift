@@ -29,6 +29,8 @@ public struct BrokerConfiguration: Sendable {
     public var checkpointIntervalMs: Int64 = 60_000
     /// Defaults for every topic (the `log.*` broker settings).
     public var logDefaults = LogConfig()
+    /// Consumer group coordinator settings (`group.*`, `offsets.*`).
+    public var groups = GroupCoordinator.Configuration()
 
     public init() {}
 

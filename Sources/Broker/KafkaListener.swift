@@ -102,6 +102,8 @@ public final class KafkaListener: Service, @unchecked Sendable {
     /// fsync or a long poll; responses are written strictly in request order.
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: RequestHandler) async {
         let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        // Kafka reports a member's host as "/address".
+        let clientHost = connection.channel.remoteAddress?.ipAddress.map { "/" + $0 } ?? ""
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let (pending, continuation) = AsyncStream<PendingResponse>.makeStream()
@@ -111,7 +113,7 @@ public final class KafkaListener: Service, @unchecked Sendable {
                         defer { continuation.finish() }
                         for try await frame in inbound {
                             await window.acquire()
-                            continuation.yield(try await handler.handle(frame: frame))
+                            continuation.yield(try await handler.handle(frame: frame, clientHost: clientHost))
                         }
                     }
                     group.addTask {

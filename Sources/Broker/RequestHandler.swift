@@ -12,6 +12,7 @@ public final class RequestHandler: Sendable {
     let topics: TopicManager
     let notifier: AppendNotifier
     let producerIds: ProducerIdManager
+    let groups: GroupCoordinator
     let threadPool: NIOThreadPool
     let logger: Logger
     /// The port clients should be told about (the real one when bound to port 0).
@@ -36,14 +37,26 @@ public final class RequestHandler: Sendable {
         .deleteRecords: 0...2,
         .describeCluster: 0...1,
         .describeLogDirs: 0...4,
+        .findCoordinator: 0...6,
+        .joinGroup: 0...9,
+        .syncGroup: 0...5,
+        .heartbeat: 0...4,
+        .leaveGroup: 0...5,
+        .offsetCommit: 0...9,
+        .offsetFetch: 0...9,
+        .listGroups: 0...5,
+        .describeGroups: 0...5,
+        .deleteGroups: 0...2,
+        .offsetDelete: 0...0,
     ]
 
     init(configuration: BrokerConfiguration, topics: TopicManager, notifier: AppendNotifier,
-         producerIds: ProducerIdManager, threadPool: NIOThreadPool, advertisedPort: Int, logger: Logger) {
+         producerIds: ProducerIdManager, groups: GroupCoordinator, threadPool: NIOThreadPool, advertisedPort: Int, logger: Logger) {
         self.configuration = configuration
         self.topics = topics
         self.notifier = notifier
         self.producerIds = producerIds
+        self.groups = groups
         self.threadPool = threadPool
         self.advertisedPort = advertisedPort
         self.logger = logger
@@ -56,7 +69,7 @@ public final class RequestHandler: Sendable {
     /// acks=all, a long-polling fetch) is left in the returned `PendingResponse`, so the
     /// connection can read and append the next pipelined request meanwhile. Throws for a
     /// request the connection cannot survive (undecodable, unknown API).
-    public func handle(frame: ByteBuffer) async throws -> PendingResponse {
+    public func handle(frame: ByteBuffer, clientHost: String = "") async throws -> PendingResponse {
         let request = try KafkaRequestFrame(frame: frame)
         let header = request.header
         guard let apiKey = header.apiKey else {
@@ -107,7 +120,32 @@ public final class RequestHandler: Sendable {
                 }
             }
         }
-        return .ready(ResponseFrame(try await respond(apiKey, version: version, header: header, body: &body)))
+        // Group requests that wait on other members or on an fsync answer later.
+        switch apiKey {
+        case .joinGroup:
+            let request = try JoinGroupRequest(from: &body, version: version)
+            return deferred(header) { await self.groups.joinGroup(request, version: version, clientId: header.clientId ?? "", clientHost: clientHost) }
+        case .syncGroup:
+            let request = try SyncGroupRequest(from: &body, version: version)
+            return deferred(header) { await self.groups.syncGroup(request, version: version) }
+        case .offsetCommit:
+            let request = try OffsetCommitRequest(from: &body, version: version)
+            return deferred(header) { await self.groups.offsetCommit(request, version: version) }
+        case .deleteGroups:
+            let request = try DeleteGroupsRequest(from: &body, version: version)
+            return deferred(header) { await self.groups.deleteGroups(request, version: version) }
+        case .offsetDelete:
+            let request = try OffsetDeleteRequest(from: &body, version: version)
+            return deferred(header) { await self.groups.offsetDelete(request, version: version) }
+        default:
+            return .ready(ResponseFrame(try await respond(apiKey, version: version, header: header, body: &body)))
+        }
+    }
+
+    private func deferred<R: KafkaResponse>(_ header: RequestHeader, _ body: @escaping @Sendable () async throws -> R) -> PendingResponse {
+        .deferred {
+            ResponseFrame(try self.encode(try await body(), version: header.requestApiVersion, header: header))
+        }
     }
 
     private func respond(_ apiKey: APIKey, version: Int16, header: RequestHeader, body: inout ByteBuffer) async throws -> ByteBuffer {
@@ -139,6 +177,20 @@ public final class RequestHandler: Sendable {
             return try encode(describeLogDirs(try DescribeLogDirsRequest(from: &body, version: version)), version: version, header: header)
         case .initProducerId:
             return try encode(initProducerId(try InitProducerIdRequest(from: &body, version: version)), version: version, header: header)
+        case .findCoordinator:
+            let request = try FindCoordinatorRequest(from: &body, version: version)
+            return try encode(groups.findCoordinator(request, version: version, nodeId: configuration.nodeId, host: advertisedHost, port: Int32(advertisedPort)),
+                              version: version, header: header)
+        case .heartbeat:
+            return try encode(await groups.heartbeat(try HeartbeatRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .leaveGroup:
+            return try encode(await groups.leaveGroup(try LeaveGroupRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .offsetFetch:
+            return try encode(await groups.offsetFetch(try OffsetFetchRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .listGroups:
+            return try encode(await groups.listGroups(try ListGroupsRequest(from: &body, version: version), version: version), version: version, header: header)
+        case .describeGroups:
+            return try encode(await groups.describeGroups(try DescribeGroupsRequest(from: &body, version: version), version: version), version: version, header: header)
         default:
             throw RequestError("API \(apiKey.name) is not supported")
         }

@@ -91,6 +91,20 @@ public enum ServerProperties {
                 config.retentionCheckIntervalMs = try long(key, value, min: 1)
             case "log.flush.offset.checkpoint.interval.ms":
                 config.checkpointIntervalMs = try long(key, value, min: 1)
+            case "group.initial.rebalance.delay.ms":
+                config.groups.initialRebalanceDelayMs = try long(key, value, min: 0)
+            case "group.min.session.timeout.ms":
+                config.groups.minSessionTimeoutMs = Int32(try long(key, value, min: 1))
+            case "group.max.session.timeout.ms":
+                config.groups.maxSessionTimeoutMs = Int32(try long(key, value, min: 1))
+            case "group.max.size":
+                config.groups.maxGroupSize = Int(try long(key, value, min: 1))
+            case "offsets.retention.minutes":
+                config.groups.offsetsRetentionMs = try long(key, value, min: 1) * 60_000
+            case "offsets.retention.check.interval.ms":
+                config.groups.offsetsRetentionCheckIntervalMs = try long(key, value, min: 1)
+            case "offset.metadata.max.bytes":
+                config.groups.offsetMetadataMaxBytes = Int(try long(key, value, min: 0))
             case "log.flush.scheduler.interval.ms":
                 config.flushCheckIntervalMs = try long(key, value, min: 1)
             default:
