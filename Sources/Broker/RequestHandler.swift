@@ -246,6 +246,8 @@ extension KafkaErrorCode {
         case .unsupportedFormat: self = .unsupportedForMessageFormat
         case .notFound: self = .unknownTopicOrPartition
         case .io: self = .kafkaStorageError
+        case .outOfOrderSequence: self = .outOfOrderSequenceNumber
+        case .invalidProducerEpoch: self = .invalidProducerEpoch
         }
     }
 }

@@ -15,6 +15,8 @@ public struct LogStoreError: Error, Sendable, CustomStringConvertible {
         case invalidRecord
         case notFound
         case unsupportedFormat
+        case outOfOrderSequence
+        case invalidProducerEpoch
     }
     public var kind: Kind
     public var message: String

@@ -70,8 +70,10 @@ public final class PartitionLog: @unchecked Sendable {
     private var messagesSinceFlush: Int64 = 0
     private var lastFlushMs: Int64
     private var listeners: [@Sendable () -> Void] = []
+    private var producerState = ProducerStateTable()
 
     static let checkpointName = "partition.checkpoint"
+    static let producerSnapshotName = "producer.snapshot"
 
     /// Opens (creating if needed) and recovers the log in `directory`.
     public init(directory: String, topic: String, partition: Int32, config: LogConfig, logger: Logger) throws {
@@ -166,8 +168,26 @@ public final class PartitionLog: @unchecked Sendable {
                 "ms": "\(currentTimeMillis() - started)",
             ])
         }
+        try loadProducerState()
         // Everything now on disk was validated; record it so the next start skips the scan.
         try writeCheckpointLocked()
+    }
+
+    /// Producer state: the snapshot taken at the last checkpoint, then every batch after it
+    /// (batch headers only). A snapshot past the end of the recovered log (its tail was
+    /// lost) or a damaged one is ignored and the state is rebuilt from the whole log.
+    private func loadProducerState() throws {
+        let end = segments.last!.nextOffset
+        var from = segments.first!.baseOffset
+        producerState = ProducerStateTable()
+        if let bytes = try FileSystem.readFile(directory + "/" + Self.producerSnapshotName),
+           let (table, offset) = ProducerStateTable.load(ByteBuffer(bytes: bytes)), offset <= end {
+            producerState = table
+            from = offset
+        }
+        for segment in segments where segment.nextOffset > from {
+            try segment.forEachProducerBatch(from: from) { producerState.update(with: $0) }
+        }
     }
 
     private func writeCheckpointLocked() throws {
@@ -206,16 +226,34 @@ public final class PartitionLog: @unchecked Sendable {
         let (info, notify, flushNeeded) = try lock.withLock { () throws -> (AppendInfo, [@Sendable () -> Void], Bool) in
             let config = _config
             var offset = segments.last!.nextOffset
-            let first = offset
+            // Idempotence: retries of batches already written are answered with their
+            // original offsets and not written again; gaps and stale epochs are refused.
+            var state = producerState
+            var fresh: [RecordBatch] = []
+            var duplicateOf: ProducerStateTable.BatchMetadata?
             var count = 0
             let appendTime: Int64 = config.logAppendTime ? now : -1
-            for i in batches.indices {
-                batches[i].setBaseOffset(offset)
-                batches[i].setPartitionLeaderEpoch(0)
-                if config.logAppendTime { batches[i].setLogAppendTime(now) }
-                offset = batches[i].nextOffset
-                count += Int(batches[i].recordCount)
+            for var batch in batches {
+                switch try state.check(batch) {
+                case .duplicate(let original):
+                    if duplicateOf == nil { duplicateOf = original }
+                case .append:
+                    batch.setBaseOffset(offset)
+                    batch.setPartitionLeaderEpoch(0)
+                    if config.logAppendTime { batch.setLogAppendTime(now) }
+                    state.update(with: .init(batch))
+                    offset = batch.nextOffset
+                    count += Int(batch.recordCount)
+                    fresh.append(batch)
+                }
             }
+            guard let firstFresh = fresh.first else {
+                let original = duplicateOf!
+                return (AppendInfo(firstOffset: original.firstOffset, lastOffset: original.lastOffset, logAppendTime: -1,
+                                   logStartOffset: _logStartOffset, recordCount: 0), [], false)
+            }
+            batches = fresh
+            let first = duplicateOf?.firstOffset ?? firstFresh.baseOffset
             let total = batches.reduce(0) { $0 + $1.sizeInBytes }
             var active = segments.last!
             if !active.isEmpty {
@@ -227,6 +265,7 @@ public final class PartitionLog: @unchecked Sendable {
                 }
             }
             try active.append(batches, now: now)
+            producerState = state
             messagesSinceFlush += Int64(count)
             let flushNeeded = messagesSinceFlush >= config.flushMessages
             return (AppendInfo(firstOffset: first, lastOffset: offset - 1, logAppendTime: appendTime,
@@ -287,18 +326,26 @@ public final class PartitionLog: @unchecked Sendable {
         if due { try flush() }
     }
 
-    /// Records the recovery point so the next start skips validated data.
+    /// Makes everything written durable and records it: the recovery point (so the next
+    /// start skips validated data) and the producer-state snapshot at the same offset.
+    /// Holds the partition lock across one fsync, so the snapshot never claims batches
+    /// a crash could still lose.
     public func checkpoint() throws {
-        try lock.withLock { try writeCheckpointLocked() }
+        try lock.withLock {
+            let end = segments.last!.nextOffset
+            for segment in segments where segment.nextOffset > _flushedOffset { try segment.flush() }
+            _flushedOffset = max(_flushedOffset, end)
+            messagesSinceFlush = 0
+            try FileSystem.writeAtomically(directory + "/" + Self.producerSnapshotName,
+                                           Array(producerState.snapshot(at: end).readableBytesView))
+            try writeCheckpointLocked()
+        }
     }
 
     /// Flushes and checkpoints: after this a restart scans nothing.
     public func close() throws {
-        try flush()
-        try lock.withLock {
-            try segments.last!.close()
-            try writeCheckpointLocked()
-        }
+        try lock.withLock { try segments.last!.close() }
+        try checkpoint()
     }
 
     /// Removes the whole partition directory.

@@ -335,6 +335,32 @@ final class Segment: @unchecked Sendable {
         return end - position
     }
 
+    /// Calls `body` with the producer fields of every batch from the one holding `offset`
+    /// on, reading only batch headers (used to rebuild producer state after a snapshot).
+    func forEachProducerBatch(from offset: Int64, _ body: (ProducerStateTable.BatchInfo) -> Void) throws {
+        guard let start = try position(of: max(offset, baseOffset)) else { return }
+        var pos = start
+        while pos < size {
+            var h = try log.read(at: pos, length: RecordBatch.headerSize)
+            guard h.readableBytes == RecordBatch.headerSize,
+                  let base = h.getInteger(at: h.readerIndex, as: Int64.self),
+                  let length = h.getInteger(at: h.readerIndex + 8, as: Int32.self),
+                  let attributes = h.getInteger(at: h.readerIndex + 21, as: Int16.self),
+                  let delta = h.getInteger(at: h.readerIndex + 23, as: Int32.self),
+                  let producerId = h.getInteger(at: h.readerIndex + 43, as: Int64.self),
+                  let epoch = h.getInteger(at: h.readerIndex + 51, as: Int16.self),
+                  let sequence = h.getInteger(at: h.readerIndex + 53, as: Int32.self)
+            else { throw LogStoreError(.corrupt, "bad batch header at \(pos) in \(log.path)") }
+            _ = h.readBytes(length: 0)
+            if base >= offset {
+                let last = sequence < 0 ? -1 : Int32(truncatingIfNeeded: (Int64(sequence) + Int64(delta)) % (Int64(Int32.max) + 1))
+                body(.init(producerId: producerId, epoch: epoch, firstSequence: sequence, lastSequence: last,
+                           firstOffset: base, lastOffset: base + Int64(delta), isControl: attributes & 0x20 != 0))
+            }
+            pos += Int(length) + RecordBatch.logOverhead
+        }
+    }
+
     /// The first offset whose batch has a timestamp at or past `timestamp`.
     func firstOffset(atOrAfter timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
         guard maxTimestamp >= timestamp else { return nil }
