@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "LogStore", targets: ["LogStore"]),
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
+        .library(name: "KafkaCompression", targets: ["KafkaCompression"]),
         .executable(name: "tributary", targets: ["tributary"]),
         .executable(name: "kafka-codegen", targets: ["kafka-codegen"]),
     ],
@@ -59,6 +60,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // gzip and zstd through the system's libz/libzstd loaded at run time; snappy and lz4 in Swift.
+        .target(
+            name: "KafkaCompression",
+            dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .executableTarget(
             name: "tributary",
             dependencies: [
@@ -81,6 +87,10 @@ let package = Package(
             name: "KafkaProtocolTests",
             dependencies: ["KafkaProtocol", "KafkaCodegen", .product(name: "NIOCore", package: "swift-nio")],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "KafkaCompressionTests",
+            dependencies: ["KafkaCompression", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "LogStoreTests",

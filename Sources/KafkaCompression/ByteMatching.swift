@@ -1,0 +1,53 @@
+/// Byte-level helpers shared by the Swift snappy and lz4 codecs.
+///
+/// Both formats are LZ77 variants: a compressor looks for repeated 4-byte sequences and
+/// a decompressor copies earlier output forward, often overlapping itself. The callers
+/// check every bound before calling, so these work on raw pointers unchecked.
+enum ByteMatching {
+    @inline(__always)
+    static func load32(_ p: UnsafeRawPointer, _ offset: Int) -> UInt32 {
+        UInt32(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    @inline(__always)
+    static func load64(_ p: UnsafeRawPointer, _ offset: Int) -> UInt64 {
+        UInt64(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    /// How many bytes at `a` equal those at `b` (`a < b`), not reading at or past `limit`.
+    @inline(__always)
+    static func matchLength(_ p: UnsafeRawPointer, _ a: Int, _ b: Int, limit: Int) -> Int {
+        var length = 0
+        while b + length + 8 <= limit {
+            let difference = load64(p, a + length) ^ load64(p, b + length)
+            if difference != 0 { return length + difference.trailingZeroBitCount >> 3 }
+            length += 8
+        }
+        while b + length < limit,
+              p.load(fromByteOffset: a + length, as: UInt8.self) == p.load(fromByteOffset: b + length, as: UInt8.self) {
+            length += 1
+        }
+        return length
+    }
+
+    /// Copies `length` bytes from `offset` bytes back to `position`, where the two ranges
+    /// may overlap (offset < length repeats the last `offset` bytes, as both formats mean).
+    @inline(__always)
+    static func copyMatch(_ d: UnsafeMutableRawPointer, to position: Int, offset: Int, length: Int) {
+        let from = position - offset
+        if offset >= length {
+            (d + position).copyMemory(from: d + from, byteCount: length)
+            return
+        }
+        // The bytes from `from` on are periodic, so copying from `from` in chunks no longer
+        // than the distance to the write position never overlaps, and the distance doubles.
+        var to = position
+        var remaining = length
+        while remaining > 0 {
+            let chunk = min(remaining, to - from)
+            (d + to).copyMemory(from: d + from, byteCount: chunk)
+            to += chunk
+            remaining -= chunk
+        }
+    }
+}
