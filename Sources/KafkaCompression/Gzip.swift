@@ -146,7 +146,9 @@ struct Zlib: @unchecked Sendable {
         #endif
     }()
 
-    static let shared: Result<Zlib, KafkaCompressionError> = {
+    static let shared = load(candidates)
+
+    static func load(_ candidates: [String]) -> Result<Zlib, KafkaCompressionError> {
         guard ZStream.layoutSupported else {
             return .failure(KafkaCompressionError(.libraryUnavailable, codec: .gzip, "z_stream layout is only known for 64-bit platforms"))
         }
@@ -169,7 +171,7 @@ struct Zlib: @unchecked Sendable {
                 .libraryUnavailable, codec: .gzip,
                 "cannot load zlib (\(error)); install the zlib runtime (Debian: apt-get install zlib1g)"))
         }
-    }()
+    }
 }
 
 /// A zlib `z_stream` in raw memory, with its fields at the offsets C gives them.

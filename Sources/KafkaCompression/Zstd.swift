@@ -141,7 +141,9 @@ struct ZstdLibrary: @unchecked Sendable {
         #endif
     }()
 
-    static let shared: Result<ZstdLibrary, KafkaCompressionError> = {
+    static let shared = load(candidates)
+
+    static func load(_ candidates: [String]) -> Result<ZstdLibrary, KafkaCompressionError> {
         do {
             let library = try DynamicLibrary.open(candidates).get()
             return .success(ZstdLibrary(
@@ -160,5 +162,5 @@ struct ZstdLibrary: @unchecked Sendable {
                 .libraryUnavailable, codec: .zstd,
                 "cannot load libzstd (\(error)); install the zstd runtime (Debian: apt-get install libzstd1)"))
         }
-    }()
+    }
 }
