@@ -91,6 +91,74 @@ final class PythonInteropTests: XCTestCase {
         }
     }
 
+    // MARK: librdkafka reads our batches
+
+    func testLibrdkafkaConsumesBatchesWeCompressWithEveryCodec() throws {
+        // librdkafka has its own snappy decoder and xerial parser, so the byte-level checks
+        // above do not cover it: confluent-kafka fetches our batches from the fixture
+        // capture tool's fake broker (scripts/capture-fixtures/capture.py), which serves
+        // one batch of three records at offsets 0...2.
+        try requirePython(imports: "import confluent_kafka, kafka")
+        let capture = Self.repository.appendingPathComponent("scripts/capture-fixtures")
+        guard FileManager.default.fileExists(atPath: capture.appendingPathComponent("capture.py").path) else {
+            throw XCTSkip("scripts/capture-fixtures/capture.py is missing")
+        }
+        var builder = RecordBatchBuilder(baseTimestamp: 1_700_000_000_000)
+        let values = [Array(String(repeating: "hello tributary ", count: 20).utf8), Samples.text(200_000), Samples.random(1000)]
+        builder.append(key: ByteBuffer(string: "key-0"), value: ByteBuffer(bytes: values[0]), headers: [.init(key: "h", value: ByteBuffer(string: "v"))])
+        builder.append(key: nil, value: ByteBuffer(bytes: values[1]))
+        builder.append(key: ByteBuffer(string: "key-2"), value: ByteBuffer(bytes: values[2]))
+        var paths: [String: CompressionCodec] = [:]
+        for codec in testedCodecs() {
+            let url = directory.appendingPathComponent("batch-\(codec).bin")
+            try Data(try builder.build(compression: codec).buffer.bytes).write(to: url)
+            paths[url.path] = codec
+        }
+        let output = try runPython("""
+            import json, sys, time
+            sys.path.insert(0, sys.argv[1])
+            import capture
+            from confluent_kafka import Consumer, TopicPartition
+            capture.PROFILES["flexible"] = capture.flexible_profile()
+            results = {}
+            for path in sys.argv[2:]:
+                broker = capture.FakeBroker("flexible")
+                broker.fetch_records = open(path, "rb").read()
+                broker.start()
+                try:
+                    consumer = Consumer({"bootstrap.servers": "%s:%d" % (capture.HOST, broker.port),
+                                         "group.id": "tributary-compression", "enable.auto.commit": False,
+                                         "broker.address.family": "v4", "check.crcs": True, "fetch.wait.max.ms": 100})
+                    consumer.assign([TopicPartition(capture.TOPIC, 0, 0)])
+                    got, deadline = [], time.time() + 30
+                    while len(got) < 3 and time.time() < deadline:
+                        m = consumer.poll(0.2)
+                        if m is None:
+                            continue
+                        if m.error():
+                            raise SystemExit("%s: %s" % (path, m.error()))
+                        got.append({"offset": m.offset(), "key": None if m.key() is None else m.key().hex(),
+                                    "value": None if m.value() is None else m.value().hex()})
+                    consumer.close()
+                finally:
+                    broker.stop()
+                results[path] = got
+            print(json.dumps(results))
+            """, arguments: [capture.path] + Array(paths.keys))
+        struct Consumed: Decodable {
+            var offset: Int64
+            var key: String?
+            var value: String?
+        }
+        let results = try JSONDecoder().decode([String: [Consumed]].self, from: Data(output.utf8))
+        for (path, codec) in paths {
+            let records = try XCTUnwrap(results[path], "\(codec)")
+            XCTAssertEqual(records.map(\.offset), [0, 1, 2], "\(codec)")
+            XCTAssertEqual(records.map(\.key), [Self.hex(Array("key-0".utf8)), nil, Self.hex(Array("key-2".utf8))], "\(codec)")
+            XCTAssertEqual(records.map(\.value), values.map { Self.hex($0) }, "\(codec)")
+        }
+    }
+
     // MARK: reference libraries read our payloads
 
     func testReferenceLibrariesReadOurPayloads() throws {
@@ -258,6 +326,9 @@ final class PythonInteropTests: XCTestCase {
         var stderr: String
         var description: String { "python3 exited with status \(status):\n\(stderr)" }
     }
+
+    static let repository = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { String(format: "%02x", $0) }.joined()
