@@ -1,28 +1,34 @@
 import NIOConcurrencyHelpers
 
-/// A counting semaphore for async code: bounds how many pipelined requests a connection
-/// may have in flight, so a client cannot make us buffer without limit.
+/// A weighted counting semaphore for async code. Bounds how many pipelined requests (or
+/// request bytes) may be in flight, so a client cannot make us buffer without limit.
+/// Waiters are served first come, first served.
 final class AsyncSemaphore: Sendable {
     private struct State {
         var permits: Int
         var closed = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
     private let state: NIOLockedValueBox<State>
+    /// The most one `acquire` may take, so a single large request can always proceed.
+    let capacity: Int
 
     init(permits: Int) {
+        capacity = permits
         state = NIOLockedValueBox(State(permits: permits))
     }
 
-    func acquire() async {
+    /// Takes `count` permits (at most `capacity`), waiting while they are not free.
+    func acquire(_ count: Int = 1) async {
+        let count = min(count, capacity)
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let ready = state.withLockedValue { s -> Bool in
                 if s.closed { return true }
-                if s.permits > 0 {
-                    s.permits -= 1
+                if s.waiters.isEmpty && s.permits >= count {
+                    s.permits -= count
                     return true
                 }
-                s.waiters.append(c)
+                s.waiters.append((count, c))
                 return false
             }
             if ready { c.resume() }
@@ -34,19 +40,23 @@ final class AsyncSemaphore: Sendable {
         let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
             s.closed = true
             defer { s.waiters = [] }
-            return s.waiters
+            return s.waiters.map(\.continuation)
         }
         for w in waiters { w.resume() }
     }
 
-    func release() {
-        let waiter = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
-            if s.waiters.isEmpty {
-                s.permits += 1
-                return nil
+    func release(_ count: Int = 1) {
+        let count = min(count, capacity)
+        let ready = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
+            s.permits += count
+            var out: [CheckedContinuation<Void, Never>] = []
+            while let first = s.waiters.first, first.count <= s.permits {
+                s.permits -= first.count
+                out.append(first.continuation)
+                s.waiters.removeFirst()
             }
-            return s.waiters.removeFirst()
+            return out
         }
-        waiter?.resume()
+        for c in ready { c.resume() }
     }
 }

@@ -20,6 +20,13 @@ public struct BrokerConfiguration: Sendable {
     public var autoCreateTopics: Bool = true
     /// `socket.request.max.bytes`: the largest request frame accepted. Default 100 MiB.
     public var socketRequestMaxBytes: Int = 104_857_600
+    /// `queued.max.request.bytes`: request bytes all connections together may have in
+    /// flight (read, not yet answered); further reads wait. -1: no global limit (Kafka's default).
+    public var queuedMaxRequestBytes: Int = -1
+    /// Request bytes one connection may have in flight before its reads wait. Default 100 MiB.
+    public var connectionMaxInFlightBytes: Int = 104_857_600
+    /// `max.connections`: connections beyond this are closed at once, with a log line.
+    public var maxConnections: Int = Int(Int32.max)
     /// `log.retention.check.interval.ms`: how often retention runs. Default 5 minutes.
     public var retentionCheckIntervalMs: Int64 = 300_000
     /// `log.flush.scheduler.interval.ms`: how often the flush policy is checked. Default 1 s

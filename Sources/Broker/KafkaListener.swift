@@ -52,6 +52,9 @@ public final class KafkaListener: Service, @unchecked Sendable {
         }
         let port = server.channel.localAddress?.port ?? configuration.port
         let handler = makeHandler(port)
+        let globalBytes = configuration.queuedMaxRequestBytes > 0 ? AsyncSemaphore(permits: configuration.queuedMaxRequestBytes) : nil
+        let connections = NIOLockedValueBox(0)
+        let maxConnections = configuration.maxConnections
         logger.info("listening", metadata: ["address": "\(configuration.host):\(port)",
                                             "advertised": "\(configuration.effectiveAdvertisedHost):\(configuration.advertisedPort ?? port)",
                                             "data.dir": "\(configuration.dataDirectory)"])
@@ -61,7 +64,22 @@ public final class KafkaListener: Service, @unchecked Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
                     for try await connection in inbound {
-                        group.addTask { await self.serve(connection, handler: handler) }
+                        let admitted = connections.withLockedValue { n -> Bool in
+                            guard n < maxConnections else { return false }
+                            n += 1
+                            return true
+                        }
+                        guard admitted else {
+                            self.logger.warning("refusing connection: max.connections reached", metadata: [
+                                "peer": "\(connection.channel.remoteAddress.map { "\($0)" } ?? "unknown")", "max.connections": "\(maxConnections)"])
+                            // executeThenClose finishes the channel's writer and closes it.
+                            try? await connection.executeThenClose { _, _ in }
+                            continue
+                        }
+                        group.addTask {
+                            defer { connections.withLockedValue { $0 -= 1 } }
+                            await self.serve(connection, handler: handler, globalBytes: globalBytes)
+                        }
                     }
                 }
                 // The listening socket is closed: stop serving existing connections too.
@@ -100,29 +118,54 @@ public final class KafkaListener: Service, @unchecked Sendable {
     /// Requests of a connection are read and started in order (so appends keep the
     /// order the client sent them in) while earlier ones may still be waiting on an
     /// fsync or a long poll; responses are written strictly in request order.
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: RequestHandler) async {
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: RequestHandler, globalBytes: AsyncSemaphore?) async {
         let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "unknown"
         // Kafka reports a member's host as "/address".
         let clientHost = connection.channel.remoteAddress?.ipAddress.map { "/" + $0 } ?? ""
         do {
             try await connection.executeThenClose { inbound, outbound in
-                let (pending, continuation) = AsyncStream<PendingResponse>.makeStream()
+                let (pending, continuation) = AsyncStream<(PendingResponse, Int)>.makeStream()
                 let window = AsyncSemaphore(permits: Self.maximumInFlightRequests)
+                // Bytes of requests read but not yet answered, per connection and in all.
+                let connectionBytes = AsyncSemaphore(permits: self.configuration.connectionMaxInFlightBytes)
+                // What this connection holds of the global budget, returned in full when it ends
+                // (requests still queued then are never answered).
+                let heldGlobally = NIOLockedValueBox(0)
+                defer {
+                    let held = heldGlobally.withLockedValue { h in defer { h = 0 }; return h }
+                    if held > 0 { globalBytes?.release(held) }
+                }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         defer { continuation.finish() }
                         for try await frame in inbound {
+                            let size = frame.readableBytes
                             await window.acquire()
-                            continuation.yield(try await handler.handle(frame: frame, clientHost: clientHost))
+                            await connectionBytes.acquire(size)
+                            if let globalBytes {
+                                await globalBytes.acquire(size)
+                                heldGlobally.withLockedValue { $0 += min(size, globalBytes.capacity) }
+                            }
+                            continuation.yield((try await handler.handle(frame: frame, clientHost: clientHost), size))
                         }
                     }
                     group.addTask {
-                        defer { window.close() }
-                        for await response in pending {
+                        defer {
+                            window.close()
+                            connectionBytes.close()
+                        }
+                        for await (response, size) in pending {
+                            defer {
+                                window.release()
+                                connectionBytes.release(size)
+                                if let globalBytes {
+                                    heldGlobally.withLockedValue { $0 -= min(size, globalBytes.capacity) }
+                                    globalBytes.release(size)
+                                }
+                            }
                             if let frame = try await response.resolve() {
                                 try await Self.write(frame, to: connection.channel)
                             }
-                            window.release()
                         }
                     }
                     do {

@@ -87,6 +87,12 @@ public enum ServerProperties {
                 config.logDefaults.logAppendTime = value == "LogAppendTime"
             case "socket.request.max.bytes":
                 config.socketRequestMaxBytes = Int(try long(key, value, min: 1))
+            case "queued.max.request.bytes":
+                config.queuedMaxRequestBytes = Int(try long(key, value, min: -1))
+            case "max.connections":
+                config.maxConnections = Int(try long(key, value, min: 1))
+            case "connection.max.inflight.request.bytes":
+                config.connectionMaxInFlightBytes = Int(try long(key, value, min: 1))
             case "log.retention.check.interval.ms":
                 config.retentionCheckIntervalMs = try long(key, value, min: 1)
             case "log.flush.offset.checkpoint.interval.ms":

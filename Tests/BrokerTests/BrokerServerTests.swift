@@ -240,6 +240,54 @@ final class BrokerServerTests: XCTestCase {
         await broker.stop()
     }
 
+    func testConnectionsBeyondMaxConnectionsAreClosed() async throws {
+        let broker = try await TestBroker { $0.maxConnections = 2 }
+        defer { broker.removeData() }
+        let a = try await broker.connect()
+        let b = try await broker.connect()
+        do {
+            _ = try await broker.connect()
+            XCTFail("a third connection must be refused")
+        } catch let error as KafkaClientError {
+            XCTAssertEqual(error.code, .connectionClosed)
+        }
+        a.close()
+        try await Task.sleep(for: .milliseconds(200))
+        let c = try await broker.connect()
+        let metadata = try await c.send(MetadataRequest(topics: []))
+        XCTAssertEqual(metadata.brokers.count, 1)
+        b.close()
+        c.close()
+        await broker.stop()
+    }
+
+    func testTheGlobalRequestByteBudgetIsSharedWithoutDeadlock() async throws {
+        let broker = try await TestBroker {
+            $0.queuedMaxRequestBytes = 4096
+            $0.connectionMaxInFlightBytes = 3000
+        }
+        defer { broker.removeData() }
+        let setup = try await broker.connect()
+        _ = try await setup.send(CreateTopicsRequest(topics: [.init(name: "budget", numPartitions: 1, replicationFactor: 1)]))
+        let port = broker.port
+        let connections = try await withThrowingTaskGroup(of: KafkaConnection.self) { group in
+            for _ in 0..<3 { group.addTask { try await KafkaConnection.connect(host: "127.0.0.1", port: port) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let value = String(repeating: "x", count: 1500)
+        let offsets = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for (i, c) in connections.enumerated() {
+                for j in 0..<20 {
+                    group.addTask { try await produce(c, topic: "budget", ["\(i)-\(j)-\(value)"], acks: 1).baseOffset }
+                }
+            }
+            return try await group.reduce(into: [Int64]()) { $0.append($1) }
+        }
+        XCTAssertEqual(Set(offsets), Set(0..<60))
+        for c in connections + [setup] { c.close() }
+        await broker.stop()
+    }
+
     func testMalformedRequestClosesOnlyThatConnection() async throws {
         let broker = try await TestBroker()
         defer { broker.removeData() }
