@@ -205,21 +205,28 @@ enum LZ4 {
             let token = Int(s.load(fromByteOffset: ip, as: UInt8.self))
             ip += 1
             var literals = token >> 4
-            if literals == 15 {
-                while true {
-                    guard ip < n else { throw .corrupt("truncated literal length") }
-                    let byte = Int(s.load(fromByteOffset: ip, as: UInt8.self))
-                    ip += 1
-                    literals += byte
-                    if byte != 255 { break }
+            if literals < 15, n - ip >= 16 + 2, end - op >= 16 {
+                // Fast path: at most 14 literals, room to copy 16, and a match after them.
+                ByteMatching.copy16(d + op, from: s + ip)
+                ip += literals
+                op += literals
+            } else {
+                if literals == 15 {
+                    while true {
+                        guard ip < n else { throw .corrupt("truncated literal length") }
+                        let byte = Int(s.load(fromByteOffset: ip, as: UInt8.self))
+                        ip += 1
+                        literals += byte
+                        if byte != 255 { break }
+                    }
                 }
+                guard literals <= n - ip else { throw .corrupt("literals run past the end of the block") }
+                guard literals <= end - op else { throw .outputFull }
+                (d + op).copyMemory(from: s + ip, byteCount: literals)
+                ip += literals
+                op += literals
+                if ip == n { return op }  // the last sequence has literals only
             }
-            guard literals <= n - ip else { throw .corrupt("literals run past the end of the block") }
-            guard literals <= end - op else { throw .outputFull }
-            (d + op).copyMemory(from: s + ip, byteCount: literals)
-            ip += literals
-            op += literals
-            if ip == n { return op }  // the last sequence has literals only
 
             guard n - ip >= 2 else { throw .corrupt("truncated match offset") }
             let offset = Int(UInt16(littleEndian: s.loadUnaligned(fromByteOffset: ip, as: UInt16.self)))
@@ -237,7 +244,7 @@ enum LZ4 {
             }
             length += 4
             guard length <= end - op else { throw .outputFull }
-            ByteMatching.copyMatch(d, to: op, offset: offset, length: length)
+            ByteMatching.copyMatch(d, to: op, offset: offset, length: length, writableEnd: end)
             op += length
         }
     }

@@ -264,6 +264,14 @@ enum Snappy {
             let offset: Int
             switch tag & 3 {
             case 0:
+                // Fast path: a literal of at most 16 bytes with room to copy 16.
+                if tag >> 2 < 16, n - ip >= 16, outLength - op >= 16 {
+                    ByteMatching.copy16(d + op, from: s + ip)
+                    let literal = (tag >> 2) + 1
+                    ip += literal
+                    op += literal
+                    continue
+                }
                 var literal = tag >> 2
                 if literal >= 60 {
                     let extra = literal - 59
@@ -297,7 +305,7 @@ enum Snappy {
             }
             guard offset > 0, offset <= op else { throw corrupt("copy offset \(offset) at output position \(op)") }
             guard length <= outLength - op else { throw corrupt("copy runs past the declared length \(outLength)") }
-            ByteMatching.copyMatch(d, to: op, offset: offset, length: length)
+            ByteMatching.copyMatch(d, to: op, offset: offset, length: length, writableEnd: outLength)
             op += length
         }
         guard op == outLength else { throw corrupt("block decodes to \(op) bytes, its header says \(outLength)") }
