@@ -36,9 +36,11 @@ public enum CompressionCodecs {
     /// Decompresses a batch's records payload.
     ///
     /// `maximumSize` bounds the output before it is allocated: a payload that would
-    /// decompress to more (a zip bomb, or a size field lying) fails with `outputTooLarge`
-    /// having allocated at most about `maximumSize` bytes. Malformed or truncated input
-    /// fails with `corruptInput`; neither ever traps.
+    /// decompress to more (a zip bomb, or a size field lying) fails with `outputTooLarge`,
+    /// its output buffer never larger than `maximumSize` rounded up to a power of two
+    /// (ByteBuffer's capacity rule). Sizes the data claims are only trusted as far as
+    /// the input could expand. Malformed or truncated input fails with `corruptInput`;
+    /// neither ever traps. libzstd's own window limit (128 MiB) bounds its state.
     public static func decompress(_ input: ByteBuffer, codec: CompressionCodec, maximumSize: Int) throws -> ByteBuffer {
         guard maximumSize >= 0 else {
             throw KafkaCompressionError(.invalidArgument, codec: codec, "negative maximumSize \(maximumSize)")

@@ -9,10 +9,10 @@ import XCTest
 ///
 ///     swift test -c release --filter CompressionBenchmark
 ///
-/// `TRIBUTARY_COMPRESSION_BENCHMARK_MB` sets the input size (default 8).
+/// `TRIBUTARY_COMPRESSION_BENCHMARK_MB` sets the input size (default 4).
 final class CompressionBenchmarkTests: XCTestCase {
     func testBenchmarkCompressionThroughputPrintsMegabytesPerSecond() throws {
-        let megabytes = ProcessInfo.processInfo.environment["TRIBUTARY_COMPRESSION_BENCHMARK_MB"].flatMap(Int.init) ?? 8
+        let megabytes = ProcessInfo.processInfo.environment["TRIBUTARY_COMPRESSION_BENCHMARK_MB"].flatMap(Int.init) ?? 4
         let inputs = [
             ("text", ByteBuffer(bytes: Samples.text(megabytes << 20))),
             ("random", ByteBuffer(bytes: Samples.random(megabytes << 20))),

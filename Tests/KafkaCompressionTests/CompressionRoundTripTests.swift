@@ -1,3 +1,4 @@
+import Foundation
 @testable import KafkaCompression
 import KafkaProtocol
 import NIOCore
@@ -124,6 +125,25 @@ final class CompressionRoundTripTests: XCTestCase {
         _ = try roundTrip(text, .snappy, level: 9)
     }
 
+    func testCodecsWorkFromManyThreadsAtOnce() throws {
+        // Includes the first use of each system library, which loads it.
+        let codecs = testedCodecs()
+        let inputs = (0..<8).map { Samples.text(100_000, seed: UInt64($0)) }
+        let failures = ConcurrentFailures()
+        DispatchQueue.concurrentPerform(iterations: 32) { i in
+            let codec = codecs[i % codecs.count]
+            let input = inputs[i % inputs.count]
+            do {
+                let compressed = try CompressionCodecs.compress(ByteBuffer(bytes: input), codec: codec)
+                let restored = try CompressionCodecs.decompress(compressed, codec: codec, maximumSize: input.count)
+                if restored.bytes != input { failures.append("\(codec) #\(i): different bytes") }
+            } catch {
+                failures.append("\(codec) #\(i): \(error)")
+            }
+        }
+        XCTAssertEqual(failures.all, [])
+    }
+
     func testNoneIsTheIdentityWithinTheMaximum() throws {
         let bytes = ByteBuffer(bytes: Samples.text(100))
         XCTAssertEqual(try CompressionCodecs.compress(bytes, codec: .none), bytes)
@@ -157,5 +177,24 @@ final class CompressionRoundTripTests: XCTestCase {
                 assertCompressionError(.outputTooLarge) { try reparsed.decompressedRecords(maximumSize: 100) }
             }
         }
+    }
+}
+
+/// Failures collected from concurrent work.
+private final class ConcurrentFailures: @unchecked Sendable {
+    // @unchecked: every access to `messages` holds `lock`.
+    private let lock = NSLock()
+    private var messages: [String] = []
+
+    func append(_ message: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        messages.append(message)
+    }
+
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return messages
     }
 }
