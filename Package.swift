@@ -33,6 +33,7 @@ let package = Package(
             name: "LogStore",
             dependencies: [
                 "KafkaProtocol",
+                "KafkaCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,7 +95,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LogStoreTests",
-            dependencies: ["LogStore", "KafkaProtocol"]
+            dependencies: ["LogStore", "KafkaProtocol", "KafkaCompression"]
         ),
         .testTarget(
             name: "BrokerTests",

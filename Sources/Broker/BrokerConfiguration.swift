@@ -29,6 +29,8 @@ public struct BrokerConfiguration: Sendable {
     public var maxConnections: Int = Int(Int32.max)
     /// `log.retention.check.interval.ms`: how often retention runs. Default 5 minutes.
     public var retentionCheckIntervalMs: Int64 = 300_000
+    /// `log.cleaner.backoff.ms`: how often compacted topics are checked for cleaning. Default 15 s.
+    public var cleanerBackoffMs: Int64 = 15_000
     /// `log.flush.scheduler.interval.ms`: how often the flush policy is checked. Default 1 s
     /// (Kafka's is Long.MAX; ours checks often because `flush.ms` is cheap to evaluate).
     public var flushCheckIntervalMs: Int64 = 1000

@@ -19,8 +19,10 @@ public final class LogMaintenanceService: Service, Sendable {
     }
 
     public func run() async throws {
-        let tick = min(configuration.flushCheckIntervalMs, configuration.retentionCheckIntervalMs, configuration.checkpointIntervalMs)
+        let tick = min(configuration.flushCheckIntervalMs, configuration.retentionCheckIntervalMs,
+                       configuration.checkpointIntervalMs, configuration.cleanerBackoffMs)
         var lastRetention = currentTimeMillis()
+        var lastCleaning = currentTimeMillis()
         var lastCheckpoint = currentTimeMillis()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
@@ -31,6 +33,8 @@ public final class LogMaintenanceService: Service, Sendable {
             let now = currentTimeMillis()
             let runRetention = now - lastRetention >= configuration.retentionCheckIntervalMs
             let runCheckpoint = now - lastCheckpoint >= configuration.checkpointIntervalMs
+            let runCleaner = now - lastCleaning >= configuration.cleanerBackoffMs
+            if runCleaner { lastCleaning = now }
             if runRetention { lastRetention = now }
             if runCheckpoint { lastCheckpoint = now }
             let logs = topics.allLogs()
@@ -40,6 +44,13 @@ public final class LogMaintenanceService: Service, Sendable {
                     do {
                         try log.flushIfDue(now: now)
                         if runRetention { try log.applyRetention(now: now) }
+                        if runCleaner, let cleaned = try log.compact(now: now) {
+                            logger.info("compacted partition", metadata: [
+                                "kafka.topic": "\(log.topic)", "kafka.partition": "\(log.partition)",
+                                "segments": "\(cleaned.segments)", "bytes.before": "\(cleaned.bytesBefore)",
+                                "bytes.after": "\(cleaned.bytesAfter)", "records.removed": "\(cleaned.recordsRemoved)",
+                            ])
+                        }
                         if runCheckpoint { try log.checkpoint() }
                     } catch {
                         logger.error("log maintenance failed", metadata: ["kafka.topic": "\(log.topic)", "kafka.partition": "\(log.partition)", "error": "\(error)"])

@@ -93,6 +93,8 @@ public enum ServerProperties {
                 config.maxConnections = Int(try long(key, value, min: 1))
             case "connection.max.inflight.request.bytes":
                 config.connectionMaxInFlightBytes = Int(try long(key, value, min: 1))
+            case "log.cleaner.backoff.ms":
+                config.cleanerBackoffMs = try long(key, value, min: 1)
             case "log.retention.check.interval.ms":
                 config.retentionCheckIntervalMs = try long(key, value, min: 1)
             case "log.flush.offset.checkpoint.interval.ms":

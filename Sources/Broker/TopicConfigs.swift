@@ -61,8 +61,15 @@ private func stored(_ name: String, _ broker: String, _ kind: TopicConfigDefinit
 
 enum TopicConfigs {
     static let all: [TopicConfigDefinition] = [
-        stored("cleanup.policy", "log.cleanup.policy", .list, "delete", allowed: ["delete", "compact"],
-               "delete: drop old segments by retention; compact: keep the latest record per key."),
+        TopicConfigDefinition(name: "cleanup.policy", brokerName: "log.cleanup.policy", kind: .list, minimum: nil,
+                              allowed: ["delete", "compact"],
+                              documentation: "delete: drop old segments by retention; compact: keep the latest record per key.",
+                              read: { [$0.deleteOldSegments ? "delete" : nil, $0.compact ? "compact" : nil].compactMap { $0 }.joined(separator: ",") },
+                              apply: { config, value in
+                                  let items = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                                  config.deleteOldSegments = items.contains("delete")
+                                  config.compact = items.contains("compact")
+                              }, fixedDefault: nil),
         long("retention.ms", "log.retention.ms", min: -1, "Delete closed segments older than this; -1 keeps them forever.", \.retentionMs),
         long("retention.bytes", "log.retention.bytes", min: -1, "Delete the oldest closed segments while a partition is larger; -1: no limit.", \.retentionBytes),
         int("segment.bytes", "log.segment.bytes", min: 14, "Roll the active segment at this size.", \.segmentBytes),
@@ -79,9 +86,11 @@ enum TopicConfigs {
         stored("compression.type", "compression.type", .string, "producer",
                allowed: ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
                "Batches are stored as the producer compressed them (producer)."),
-        stored("delete.retention.ms", "log.cleaner.delete.retention.ms", .long, "86400000", min: 0, "How long tombstones stay on compacted topics."),
-        stored("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", .double, "0.5", "Dirty ratio that triggers compaction."),
-        stored("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", .long, "0", min: 0, "Minimum age before a record may be compacted."),
+        long("delete.retention.ms", "log.cleaner.delete.retention.ms", min: 0, "How long tombstones stay on compacted topics.", \.deleteRetentionMs),
+        TopicConfigDefinition(name: "min.cleanable.dirty.ratio", brokerName: "log.cleaner.min.cleanable.ratio", kind: .double, minimum: nil,
+                              allowed: nil, documentation: "Dirty ratio that triggers compaction.",
+                              read: { String($0.minCleanableDirtyRatio) }, apply: { $0.minCleanableDirtyRatio = Double($1)! }, fixedDefault: nil),
+        long("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", min: 0, "Minimum age before a record may be compacted.", \.minCompactionLagMs),
         stored("remote.storage.enable", "remote.log.storage.system.enable", .boolean, "false", "Tier closed segments to object storage."),
         stored("local.retention.ms", "log.local.retention.ms", .long, "-2", min: -2, "Local retention when tiering; -2: same as retention.ms."),
         stored("local.retention.bytes", "log.local.retention.bytes", .long, "-2", min: -2, "Local retention when tiering; -2: same as retention.bytes."),

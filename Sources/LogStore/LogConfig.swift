@@ -18,6 +18,16 @@ public struct LogConfig: Sendable, Hashable {
     public var maxMessageBytes: Int = 1_048_588
     /// `message.timestamp.type`: CreateTime (false) or LogAppendTime (true).
     public var logAppendTime: Bool = false
+    /// `cleanup.policy` contains `delete`: retention by time and size applies.
+    public var deleteOldSegments: Bool = true
+    /// `cleanup.policy` contains `compact`: the cleaner keeps the latest record per key.
+    public var compact: Bool = false
+    /// `delete.retention.ms`: how long tombstones survive cleaning. Default 1 day.
+    public var deleteRetentionMs: Int64 = 86_400_000
+    /// `min.cleanable.dirty.ratio`: clean once this share of closed bytes is uncleaned. Default 0.5.
+    public var minCleanableDirtyRatio: Double = 0.5
+    /// `min.compaction.lag.ms`: records younger than this are never compacted. Default 0.
+    public var minCompactionLagMs: Int64 = 0
 
     public init() {}
 }

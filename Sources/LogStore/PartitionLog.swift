@@ -71,6 +71,8 @@ public final class PartitionLog: @unchecked Sendable {
     private var lastFlushMs: Int64
     private var listeners: [@Sendable () -> Void] = []
     private var producerState = ProducerStateTable()
+    /// The cleaner's checkpoint: offsets below it have been compacted.
+    private var firstDirtyOffset: Int64 = 0
 
     static let checkpointName = "partition.checkpoint"
     static let producerSnapshotName = "producer.snapshot"
@@ -111,7 +113,8 @@ public final class PartitionLog: @unchecked Sendable {
     private func load() throws {
         let names = try FileSystem.list(directory)
         // Leftover temp files from an interrupted checkpoint write.
-        for name in names where name.hasSuffix(".tmp") { try FileSystem.remove(directory + "/" + name) }
+        // Leftovers of an interrupted checkpoint write or cleaning pass: the originals are intact.
+        for name in names where name.hasSuffix(".tmp") || name.hasSuffix(".cleaned") { try FileSystem.remove(directory + "/" + name) }
         let bases = names.compactMap { name -> Int64? in
             guard name.hasSuffix(".log"), name.count == 24 else { return nil }
             return Int64(name.dropLast(4))
@@ -127,6 +130,7 @@ public final class PartitionLog: @unchecked Sendable {
             if parts.count >= 3, parts[0] == "v1", let rp = Int64(parts[1]), let ls = Int64(parts[2]) {
                 recoveryPoint = rp
                 _logStartOffset = ls
+                if parts.count >= 4, let dirty = Int64(parts[3]) { firstDirtyOffset = dirty }
             }
         }
         let started = currentTimeMillis()
@@ -191,7 +195,7 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     private func writeCheckpointLocked() throws {
-        let text = "v1 \(_flushedOffset) \(_logStartOffset)\n"
+        let text = "v1 \(_flushedOffset) \(_logStartOffset) \(firstDirtyOffset)\n"
         try FileSystem.writeAtomically(directory + "/" + Self.checkpointName, Array(text.utf8))
     }
 
@@ -222,6 +226,22 @@ public final class PartitionLog: @unchecked Sendable {
             throw LogStoreError(.corrupt, "\(reader.remainingBytes) bytes after the last whole batch")
         }
         guard !batches.isEmpty else { throw LogStoreError(.invalidRecord, "no record batches") }
+        if config.compact {
+            // Kafka refuses keyless records on compacted topics: compaction could not keep them.
+            for batch in batches {
+                do {
+                    try LogCleaner.forEachRecord(batch) { record in
+                        guard record.key != nil else {
+                            throw LogStoreError(.invalidRecord, "compacted topic cannot accept a record without a key")
+                        }
+                    }
+                } catch let error as LogStoreError {
+                    throw error
+                } catch {
+                    throw LogStoreError(.corrupt, "cannot read the records of a batch: \(error)")
+                }
+            }
+        }
 
         let (info, notify, flushNeeded) = try lock.withLock { () throws -> (AppendInfo, [@Sendable () -> Void], Bool) in
             let config = _config
@@ -385,8 +405,8 @@ public final class PartitionLog: @unchecked Sendable {
             // The offset lies past this segment's last batch (a gap left by compaction):
             // continue in the next segment.
             let next = lock.withLock { segments.first { $0.baseOffset > segment.baseOffset } }
-            guard next != nil else { return ReadInfo(slice: nil, highWatermark: end, logStartOffset: start) }
-            return try read(from: segment.nextOffset, maxBytes: maxBytes)
+            guard let next else { return ReadInfo(slice: nil, highWatermark: end, logStartOffset: start) }
+            return try read(from: next.baseOffset, maxBytes: maxBytes)
         }
         return ReadInfo(slice: FileSlice(file: segment.log, position: slice.position, length: slice.length),
                         highWatermark: end, logStartOffset: start)
@@ -415,6 +435,65 @@ public final class PartitionLog: @unchecked Sendable {
         }
     }
 
+    // MARK: compaction
+
+    /// One cleaning pass over the closed segments old enough for `min.compaction.lag.ms`,
+    /// when their dirty share reaches `min.cleanable.dirty.ratio`. Returns nil when there
+    /// was nothing to do. Blocking: run it off the event loops.
+    @discardableResult
+    public func compact(now: Int64 = currentTimeMillis(), force: Bool = false) throws -> CleanResult? {
+        let (candidates, config, dirtyFrom) = lock.withLock { () -> ([Segment], LogConfig, Int64) in
+            guard _config.compact else { return ([], _config, 0) }
+            var closed = Array(segments.dropLast())
+            if let young = closed.firstIndex(where: { $0.maxTimestamp > now - _config.minCompactionLagMs }) {
+                closed = Array(closed[..<young])
+            }
+            return (closed, _config, firstDirtyOffset)
+        }
+        guard !candidates.isEmpty else { return nil }
+        let total = candidates.reduce(0) { $0 + $1.size }
+        let dirty = candidates.filter { $0.nextOffset > dirtyFrom }.reduce(0) { $0 + $1.size }
+        guard total > 0, dirty > 0, force || Double(dirty) / Double(total) >= config.minCleanableDirtyRatio else { return nil }
+
+        let (latest, read) = try LogCleaner.latestOffsets(candidates)
+        var result = CleanResult(segments: 0, bytesBefore: 0, bytesAfter: 0, recordsRead: read, recordsRemoved: 0)
+        for segment in candidates {
+            let cleanedPath = segment.logPath + ".cleaned"
+            let (bytes, removed) = try LogCleaner.rewrite(segment, to: cleanedPath, latest: latest,
+                                                          tombstoneHorizon: now - config.deleteRetentionMs)
+            result.bytesBefore += segment.size
+            result.recordsRemoved += removed
+            try lock.withLock {
+                guard let index = segments.firstIndex(where: { $0 === segment }) else {
+                    // Retention removed it meanwhile.
+                    try FileSystem.remove(cleanedPath)
+                    return
+                }
+                // Indexes go first: a crash after this rebuilds them from whichever log is there.
+                try segment.deleteIndexes()
+                if bytes == 0 && index > 0 {
+                    try FileSystem.remove(cleanedPath)
+                    try FileSystem.remove(segment.logPath)
+                    segments.remove(at: index)
+                } else {
+                    try FileSystem.rename(cleanedPath, segment.logPath)
+                    let cleaned = try Segment(directory: directory, baseOffset: segment.baseOffset,
+                                              indexIntervalBytes: _config.indexIntervalBytes, create: false)
+                    _ = try cleaned.recover(from: 0, rebuildIndexes: true)
+                    segments[index] = cleaned
+                    result.bytesAfter += cleaned.size
+                }
+                FileSystem.syncDirectory(directory)
+                result.segments += 1
+            }
+        }
+        try lock.withLock {
+            firstDirtyOffset = max(firstDirtyOffset, candidates.last!.nextOffset)
+            try writeCheckpointLocked()
+        }
+        return result
+    }
+
     // MARK: retention
 
     /// Deletes closed segments by `retention.ms` and `retention.bytes`, oldest first, and
@@ -426,7 +505,7 @@ public final class PartitionLog: @unchecked Sendable {
             var total = segments.reduce(0) { $0 + Int64($1.size) }
             var deleted = 0
             // An active segment that has expired as a whole is rolled so it can go too.
-            if let active = segments.last, !active.isEmpty, config.retentionMs >= 0,
+            if let active = segments.last, !active.isEmpty, config.deleteOldSegments, config.retentionMs >= 0,
                active.maxTimestamp >= 0, now - active.maxTimestamp > config.retentionMs {
                 _ = try rollLocked(now: now)
             }
@@ -434,8 +513,8 @@ public final class PartitionLog: @unchecked Sendable {
                 let oldest = segments[0]
                 let byStart = oldest.nextOffset <= _logStartOffset
                 let age = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : (FileSystem.fileModificationTimeMs(oldest.logPath) ?? now)
-                let byTime = config.retentionMs >= 0 && now - age > config.retentionMs
-                let bySize = config.retentionBytes >= 0 && total - Int64(oldest.size) >= config.retentionBytes
+                let byTime = config.deleteOldSegments && config.retentionMs >= 0 && now - age > config.retentionMs
+                let bySize = config.deleteOldSegments && config.retentionBytes >= 0 && total - Int64(oldest.size) >= config.retentionBytes
                 guard byStart || byTime || bySize else { break }
                 segments.removeFirst()
                 total -= Int64(oldest.size)

@@ -335,6 +335,32 @@ final class Segment: @unchecked Sendable {
         return end - position
     }
 
+    /// Calls `body` with every whole batch of the segment, reading the file in chunks
+    /// (the cleaner's scan; batches are validated as they are read).
+    func forEachBatch(_ body: (RecordBatch) throws -> Void) throws {
+        var pos = 0
+        let chunkSize = 1 << 20
+        while pos < size {
+            var chunk = try log.read(at: pos, length: min(chunkSize, size - pos))
+            var consumed = 0
+            while let batch = try RecordBatch.read(from: &chunk) {
+                try body(batch)
+                consumed += batch.sizeInBytes
+            }
+            if consumed == 0 {
+                // A batch larger than the chunk: read exactly that batch.
+                let header = try BatchHeader(file: log, at: pos)
+                var whole = try log.read(at: pos, length: header.sizeInBytes)
+                guard let batch = try RecordBatch.read(from: &whole) else {
+                    throw LogStoreError(.corrupt, "short batch at \(pos) in \(log.path)")
+                }
+                try body(batch)
+                consumed = batch.sizeInBytes
+            }
+            pos += consumed
+        }
+    }
+
     /// Calls `body` with the producer fields of every batch from the one holding `offset`
     /// on, reading only batch headers (used to rebuild producer state after a snapshot).
     func forEachProducerBatch(from offset: Int64, _ body: (ProducerStateTable.BatchInfo) -> Void) throws {
@@ -383,6 +409,11 @@ final class Segment: @unchecked Sendable {
             timeIndex.append((maxTimestamp, UInt32(truncatingIfNeeded: offsetOfMaxTimestamp - baseOffset)))
             try appendIndexEntries(offsetFrom: offsetIndex.count, timeFrom: timeIndex.count - 1)
         }
+    }
+
+    func deleteIndexes() throws {
+        try FileSystem.remove(directory + "/" + Self.fileName(baseOffset, ".index"))
+        try FileSystem.remove(directory + "/" + Self.fileName(baseOffset, ".timeindex"))
     }
 
     func delete() throws {

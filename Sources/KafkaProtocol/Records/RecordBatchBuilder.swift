@@ -15,8 +15,15 @@ public struct RecordBatchBuilder: Sendable {
     public private(set) var baseTimestamp: Int64
     public private(set) var maxTimestamp: Int64
     public private(set) var recordCount: Int32 = 0
+    /// The last offset delta written so far; a compacted batch keeps its original one.
+    public var lastOffsetDelta: Int32 = -1
     /// The encoded records, uncompressed.
     public private(set) var payload: ByteBuffer
+
+    /// Overrides the batch's maximum timestamp (the cleaner keeps the original one).
+    public mutating func setMaxTimestamp(_ timestamp: Int64) {
+        maxTimestamp = timestamp
+    }
 
     public init(baseTimestamp: Int64, capacity: Int = 1024) {
         self.baseTimestamp = baseTimestamp
@@ -24,12 +31,15 @@ public struct RecordBatchBuilder: Sendable {
         self.payload = ByteBufferAllocator().buffer(capacity: capacity)
     }
 
-    /// Appends a record with the next offset delta.
-    public mutating func append(key: ByteBuffer?, value: ByteBuffer?, timestamp: Int64? = nil, headers: [Record.Header] = []) {
+    /// Appends a record with the next offset delta, or `offsetDelta` when given (the
+    /// cleaner keeps records' original offsets; deltas must increase).
+    public mutating func append(key: ByteBuffer?, value: ByteBuffer?, timestamp: Int64? = nil, headers: [Record.Header] = [],
+                                offsetDelta explicitDelta: Int32? = nil) {
         let ts = timestamp ?? baseTimestamp
         maxTimestamp = max(maxTimestamp, ts)
         let timestampDelta = ts - baseTimestamp
-        let offsetDelta = recordCount
+        let offsetDelta = explicitDelta ?? (lastOffsetDelta + 1)
+        lastOffsetDelta = max(lastOffsetDelta, offsetDelta)
         recordCount += 1
 
         var size = 1 + ByteBuffer.varlongSize(timestampDelta) + ByteBuffer.varintSize(offsetDelta)
@@ -73,7 +83,7 @@ public struct RecordBatchBuilder: Sendable {
         out.writeInteger(2 as Int8)
         out.writeInteger(0 as UInt32)  // CRC, filled below
         out.writeInteger(attributes)
-        out.writeInteger(max(recordCount - 1, 0))
+        out.writeInteger(max(lastOffsetDelta, 0))
         out.writeInteger(baseTimestamp)
         out.writeInteger(maxTimestamp)
         out.writeInteger(producerId)
