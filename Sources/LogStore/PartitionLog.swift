@@ -511,7 +511,7 @@ public final class PartitionLog: @unchecked Sendable {
             }
             while segments.count > 1 {
                 let oldest = segments[0]
-                let byStart = oldest.nextOffset <= _logStartOffset
+                let byStart = !oldest.isEmpty && oldest.nextOffset <= _logStartOffset
                 let age = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : (FileSystem.fileModificationTimeMs(oldest.logPath) ?? now)
                 let byTime = config.deleteOldSegments && config.retentionMs >= 0 && now - age > config.retentionMs
                 let bySize = config.deleteOldSegments && config.retentionBytes >= 0 && total - Int64(oldest.size) >= config.retentionBytes
@@ -520,7 +520,11 @@ public final class PartitionLog: @unchecked Sendable {
                 total -= Int64(oldest.size)
                 try oldest.delete()
                 deleted += 1
-                _logStartOffset = max(_logStartOffset, segments[0].baseOffset)
+                // Only deleting data moves the start; a segment already below it (DeleteRecords),
+                // or emptied by compaction, goes without changing what is readable.
+                if byTime || bySize {
+                    _logStartOffset = max(_logStartOffset, segments[0].baseOffset)
+                }
             }
             if deleted > 0 {
                 try writeCheckpointLocked()

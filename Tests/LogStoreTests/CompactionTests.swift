@@ -163,6 +163,16 @@ final class CompactionTests: XCTestCase {
         XCTAssertEqual(try contents(try open(compactConfig())).count, survivors)
     }
 
+    func testASegmentEmptiedByCompactionDoesNotMoveTheLogStart() throws {
+        let log = try open(compactConfig())
+        // The first segment holds only values that later ones overwrite.
+        for round in 0..<8 { for k in 0..<3 { _ = try log.append(batch([("k\(k)", "r\(round)-" + String(repeating: "z", count: 30))])) } }
+        try log.compact()
+        try log.applyRetention()
+        XCTAssertEqual(log.logStartOffset, 0)
+        XCTAssertEqual(Set(try contents(log).map(\.1)), ["k0", "k1", "k2"])
+    }
+
     func testCompactOnlyTopicsAreNotDeletedByRetention() throws {
         var config = compactConfig()
         config.retentionMs = 1
