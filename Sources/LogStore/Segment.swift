@@ -237,7 +237,10 @@ final class Segment: @unchecked Sendable {
             unflushedBytes += b.sizeInBytes
         }
         if createdAtMs == nil { createdAtMs = now }
-        try appendIndexEntries(offsetFrom: oldIndexCount, timeFrom: oldTimeCount)
+        // The batches are in the log: failing now would make a client retry data that is
+        // already there. Index files are an accelerator rebuilt on recovery, so a failed
+        // index write (a full disk) is not an append failure.
+        try? appendIndexEntries(offsetFrom: oldIndexCount, timeFrom: oldTimeCount)
     }
 
     private func appendIndexEntries(offsetFrom: Int, timeFrom: Int) throws {

@@ -131,3 +131,51 @@ def test_keyless_record_on_a_compacted_topic_is_rejected(compact_broker):
     p.produce("strict", value=b"no key", on_delivery=lambda e, m: errors.append(e))
     p.flush(10)
     assert errors and errors[0] is not None and errors[0].name() == "INVALID_RECORD", errors
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MiB tmpfs for the data directory, so the disk really fills up."""
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()}); the disk-full test needs root")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_full_disk_fails_produces_with_storage_error_and_recovers(broker_factory, small_disk):
+    # The later --data-dir wins: the broker's data lives on the 3 MiB disk.
+    b = broker_factory(extra_args=("--data-dir", str(small_disk / "data")))
+    p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "enable.idempotence": False,
+                  "retries": 0, "linger.ms": 0, "message.timeout.ms": 10000})
+    acked, failed = {}, []
+
+    def report(err, msg):
+        if err is None:
+            acked[msg.value()] = msg.offset()
+        else:
+            failed.append(err)
+
+    i = 0
+    while not failed and i < 2000:
+        p.produce("full", value=b"%06d" % i + b"." * 4000, on_delivery=report)
+        p.flush(10)
+        i += 1
+    assert failed, "the 3 MiB disk never filled up"
+    assert failed[0].name() == "KAFKA_STORAGE_ERROR", failed[0]
+    # Everything acknowledged before the disk filled is intact, at its offset.
+    records = read_all(b.bootstrap, "full")
+    assert {v: o for _, o, _, v in records} == acked
+    # Space returns and producing resumes without a restart.
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    failed.clear()
+    p.produce("full", value=b"after", on_delivery=report)
+    p.flush(10)
+    assert not failed and b"after" in acked
+    records = read_all(b.bootstrap, "full")
+    assert records[-1][3] == b"after"
+    assert {v: o for _, o, _, v in records} == acked
