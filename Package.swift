@@ -84,6 +84,11 @@ let package = Package(
             dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/ProtocolBenchmarks"
         ),
+        .executableTarget(
+            name: "log-benchmarks",
+            dependencies: ["LogStore", "KafkaProtocol", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/LogBenchmarks"
+        ),
         .testTarget(
             name: "KafkaProtocolTests",
             dependencies: ["KafkaProtocol", "KafkaCodegen", .product(name: "NIOCore", package: "swift-nio")],

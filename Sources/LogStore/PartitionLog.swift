@@ -142,6 +142,11 @@ public final class PartitionLog: @unchecked Sendable {
             if nextBase <= recoveryPoint {
                 // Wholly before the recovery point: trusted, checked only from its last index entry.
                 result = try segment.open()
+            } else if recoveryPoint > base {
+                // Holds the recovery point (the active segment after a clean shutdown):
+                // only what follows it is re-validated.
+                result = try segment.open(trustedUpTo: recoveryPoint)
+                recovered += 1
             } else {
                 result = try segment.recover(from: 0, rebuildIndexes: true)
                 recovered += 1

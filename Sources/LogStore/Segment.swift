@@ -171,15 +171,20 @@ final class Segment: @unchecked Sendable {
         return (truncated, truncated > 0 ? (reason ?? "trailing bytes") : nil)
     }
 
-    /// Sets the in-memory state for a trusted segment from its last index entry onward.
-    func open() throws -> (truncatedBytes: Int, reason: String?) {
+    /// Opens a segment whose batches below `trustedUpTo` were validated before (the
+    /// recovery point): everything from the last index entry at or below that offset is
+    /// re-validated, the rest is trusted. With inconsistent indexes, everything is scanned.
+    func open(trustedUpTo: Int64 = Int64.max) throws -> (truncatedBytes: Int, reason: String?) {
         let fileSize = try log.size()
         if try loadIndexes(logSize: fileSize) {
+            let limit = UInt32(truncatingIfNeeded: max(0, min(trustedUpTo - baseOffset, Int64(UInt32.max))))
+            offsetIndex.removeAll { $0.relativeOffset > limit }
+            timeIndex.removeAll { $0.relativeOffset > (offsetIndex.last?.relativeOffset ?? 0) }
             let start = offsetIndex.last.map { Int($0.position) } ?? 0
             if start > 0, let last = offsetIndex.last {
                 nextOffset = baseOffset + Int64(last.relativeOffset)
             }
-            return try recover(from: start, rebuildIndexes: false)
+            return try recover(from: start, rebuildIndexes: start == 0)
         }
         return try recover(from: 0, rebuildIndexes: true)
     }
