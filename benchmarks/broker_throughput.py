@@ -148,6 +148,11 @@ def main():
             dt, cpu = run_driver(driver, ["produce", bootstrap, "bench", args.records, args.size], proc.pid)
         print(f"ingest: {args.records} x {args.size} B in {dt:.2f} s = {args.records/dt:,.0f} records/s, {mb/dt:.1f} MB/s; "
               f"broker CPU {cpu:.2f} s = {cpu/(mb/1000):.2f} CPU-s/GB")
+        if not args.python_driver:
+            admin.create_topics([NewTopic("bench-all", 1, 1)])["bench-all"].result()
+            dt_all, cpu_all = run_driver(driver, ["produce", bootstrap, "bench-all", args.records, args.size, "all"], proc.pid)
+            print(f"ingest acks=all (fsync, group commit): {args.records/dt_all:,.0f} records/s, {mb/dt_all:.1f} MB/s; "
+                  f"broker CPU {cpu_all:.2f} s (acks=1 above: {args.records/dt:,.0f} records/s)")
         if args.python_driver:
             dt, cpu = fetch_python(bootstrap, "bench", args.records, proc.pid)
         else:

@@ -1,6 +1,6 @@
 /* A librdkafka throughput driver for benchmarks/broker_throughput.py.
  *
- *   rdkafka_perf produce BOOTSTRAP TOPIC COUNT SIZE   -> prints "seconds"
+ *   rdkafka_perf produce BOOTSTRAP TOPIC COUNT SIZE [ACKS]  -> prints "seconds"
  *   rdkafka_perf consume BOOTSTRAP TOPIC COUNT        -> prints "seconds"
  *
  * Producer: acks=1, linger.ms=5, batch.size=1 MB, one partition (0), no compression.
@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
     set(conf, "bootstrap.servers", bootstrap);
     if (strcmp(mode, "produce") == 0) {
         int size = argc > 5 ? atoi(argv[5]) : 100;
-        set(conf, "acks", "1");
+        set(conf, "acks", argc > 6 ? argv[6] : "1");
         set(conf, "linger.ms", "5");
         set(conf, "batch.size", "1000000");
         set(conf, "queue.buffering.max.messages", "2000000");
