@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "KafkaCompression", targets: ["KafkaCompression"]),
+        .library(name: "ObjectStore", targets: ["ObjectStore"]),
         .executable(name: "tributary", targets: ["tributary"]),
         .executable(name: "kafka-codegen", targets: ["kafka-codegen"]),
     ],
@@ -18,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // SSE4.2 / portable CRC32C. Kept in C so the hot loop can use the crc32 instruction.
@@ -66,6 +69,18 @@ let package = Package(
             name: "KafkaCompression",
             dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // Object storage for tiered segments: a local directory and S3 (SigV4 over async-http-client).
+        .target(
+            name: "ObjectStore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "tributary",
             dependencies: [
@@ -101,6 +116,15 @@ let package = Package(
         .testTarget(
             name: "LogStoreTests",
             dependencies: ["LogStore", "KafkaProtocol", "KafkaCompression"]
+        ),
+        .testTarget(
+            name: "ObjectStoreTests",
+            dependencies: [
+                "ObjectStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "BrokerTests",
