@@ -58,10 +58,12 @@ let package = Package(
             name: "KafkaClient",
             dependencies: [
                 "KafkaProtocol",
+                "KafkaCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // gzip and zstd through the system's libz/libzstd loaded at run time; snappy and lz4 in Swift.
@@ -100,6 +102,15 @@ let package = Package(
             path: "Benchmarks/ProtocolBenchmarks"
         ),
         .executableTarget(
+            name: "client-benchmarks",
+            dependencies: [
+                "KafkaClient", "Broker", "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ClientBenchmarks"
+        ),
+        .executableTarget(
             name: "log-benchmarks",
             dependencies: ["LogStore", "KafkaProtocol", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/LogBenchmarks"
@@ -124,6 +135,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "KafkaClientTests",
+            dependencies: [
+                "KafkaClient", "Broker", "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -95,10 +95,29 @@ public final class KafkaConnection: Sendable {
 
     /// Sends `request` at `version` and waits for the response.
     public func send<R: KafkaRequest>(_ request: R, version: Int16) async throws -> R.Response {
-        var body = try await exchange(request, version: version, expectResponse: true)!
+        try await send(request, version: version, timeout: nil)
+    }
+
+    /// Sends `request` at `version` and waits up to `timeout` (nil: the connection's
+    /// request timeout); JoinGroup, for one, may legitimately wait for a whole rebalance.
+    public func send<R: KafkaRequest>(_ request: R, version: Int16, timeout: Duration?) async throws -> R.Response {
+        var body = try await exchange(request, version: version, expectResponse: true, timeout: timeout)!
+        return try Self.decodeResponse(R.self, from: &body, version: version)
+    }
+
+    /// Writes `request` before returning and gives back the pending response.
+    ///
+    /// Unlike `send`, which may reach the socket in any order when called from several
+    /// tasks, requests written by one caller with this method reach the broker in call
+    /// order; an idempotent producer's pipelined batches depend on that. `expectResponse`
+    /// false is for Produce with acks=0: the future completes once the bytes are written.
+    func write<R: KafkaRequest>(_ request: R, version: Int16, expectResponse: Bool = true, frameCapacity: Int = 256) throws -> EventLoopFuture<ByteBuffer?> {
+        try startExchange(request, version: version, expectResponse: expectResponse, timeout: nil, frameCapacity: frameCapacity)
+    }
+
+    static func decodeResponse<R: KafkaRequest>(_ type: R.Type, from body: inout ByteBuffer, version: Int16) throws -> R.Response {
         do {
-            let response = try R.Response(from: &body, version: version)
-            return response
+            return try R.Response(from: &body, version: version)
         } catch {
             throw KafkaClientError(.malformedResponse, "\(R.apiKey.name) v\(version): \(error)")
         }
@@ -109,23 +128,28 @@ public final class KafkaConnection: Sendable {
         _ = try await exchange(request, version: version, expectResponse: false)
     }
 
-    private func exchange<R: KafkaRequest>(_ request: R, version: Int16, expectResponse: Bool) async throws -> ByteBuffer? {
+    private func exchange<R: KafkaRequest>(_ request: R, version: Int16, expectResponse: Bool, timeout: Duration? = nil) async throws -> ByteBuffer? {
+        try await startExchange(request, version: version, expectResponse: expectResponse, timeout: timeout, frameCapacity: 256).get()
+    }
+
+    private func startExchange<R: KafkaRequest>(_ request: R, version: Int16, expectResponse: Bool, timeout: Duration?,
+                                                frameCapacity: Int) throws -> EventLoopFuture<ByteBuffer?> {
         let correlationId = nextCorrelationId.withLockedValue { id -> Int32 in
             id = id == Int32.max ? 0 : id + 1
             return id
         }
-        var frame = channel.allocator.buffer(capacity: 256)
+        var frame = channel.allocator.buffer(capacity: frameCapacity)
         try encodeRequestFrame(request, version: version, correlationId: correlationId, clientId: clientId, into: &frame)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer?.self)
         let pending = PendingRequest(correlationId: correlationId, headerVersion: R.apiKey.responseHeaderVersion(apiVersion: version),
                                      expectResponse: expectResponse, promise: promise)
-        let timeout = requestTimeout
+        let timeout = timeout ?? requestTimeout
         let scheduled = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
             promise.fail(KafkaClientError(.requestTimedOut, "\(R.apiKey.name) to \(self.host):\(self.port) got no answer within \(timeout)"))
         }
         promise.futureResult.whenComplete { _ in scheduled.cancel() }
         channel.writeAndFlush(OutboundRequest(frame: frame, pending: pending), promise: nil)
-        return try await promise.futureResult.get()
+        return promise.futureResult
     }
 
     public var isActive: Bool { channel.isActive }

@@ -1,0 +1,98 @@
+import Broker
+import Foundation
+import KafkaClient
+import KafkaProtocol
+import Logging
+import NIOCore
+import XCTest
+
+/// Starts a real broker in-process on a free loopback port (as BrokerTests' helper does;
+/// copied, since test targets cannot import each other).
+final class TestBroker: @unchecked Sendable {
+    // @unchecked: set once in init and only read afterwards, from the test's own task.
+    let directory: String
+    var broker: Broker!
+    var task: Task<Void, any Error>!
+    var port = 0
+
+    init(configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws {
+        self.directory = NSTemporaryDirectory() + "client-broker-\(UUID().uuidString)"
+        var config = BrokerConfiguration()
+        config.port = 0
+        config.dataDirectory = self.directory
+        // Groups form at once instead of after Kafka's 3 s initial delay.
+        config.groups.initialRebalanceDelayMs = 0
+        configure(&config)
+        broker = try Broker(configuration: config, logger: Logger(label: "test-broker"))
+        let services = broker.services
+        task = Task {
+            try await withThrowingDiscardingTaskGroup { group in
+                for service in services { group.addTask { try await service.run() } }
+            }
+        }
+        port = try await broker.listener.boundPort()
+    }
+
+    var bootstrap: [String] { ["127.0.0.1:\(port)"] }
+
+    func admin() throws -> KafkaAdmin { try KafkaAdmin(bootstrapServers: bootstrap) }
+
+    func createTopic(_ name: String, partitions: Int32) async throws {
+        let admin = try admin()
+        try await admin.createTopic(name, partitions: partitions)
+        await admin.cluster.close()
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = try? await task.value
+        broker.shutdown()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Runs `body` with a producer whose `run()` is going, then closes it and waits for run.
+func withProducer<T: Sendable>(_ configuration: KafkaProducer.Configuration,
+                               _ body: @Sendable (KafkaProducer) async throws -> T) async throws -> T {
+    let producer = try KafkaProducer(configuration: configuration)
+    let runner = Task { try await producer.run() }
+    do {
+        let result = try await body(producer)
+        await producer.close()
+        try await runner.value
+        return result
+    } catch {
+        runner.cancel()
+        _ = try? await runner.value
+        throw error
+    }
+}
+
+/// Every record of a partition, read with plain Fetch requests: an independent check of
+/// what the producer wrote.
+func fetchAll(_ broker: TestBroker, topic: String, partition: Int32) async throws -> [(offset: Int64, key: String?, value: String?)] {
+    let connection = try await KafkaConnection.connect(host: "127.0.0.1", port: broker.port)
+    defer { connection.close() }
+    var offset: Int64 = 0
+    var out: [(Int64, String?, String?)] = []
+    while true {
+        let response = try await connection.send(FetchRequest(maxBytes: 1 << 24, topics: [
+            .init(topic: topic, partitions: [.init(partition: partition, fetchOffset: offset, partitionMaxBytes: 1 << 24)]),
+        ]), version: 12)
+        let data = response.responses[0].partitions[0]
+        XCTAssertEqual(data.errorCode, 0)
+        var reader = RecordBatchReader(data.records ?? ByteBuffer())
+        var any = false
+        while let batch = try reader.next() {
+            any = true
+            var records = try batch.decompressedRecords(maximumSize: 1 << 26)
+            while let r = try records.next() {
+                let o = batch.baseOffset + Int64(r.offsetDelta)
+                guard o >= offset else { continue }
+                out.append((o, r.key.map { String(buffer: $0) }, r.value.map { String(buffer: $0) }))
+            }
+            offset = batch.nextOffset
+        }
+        if !any { return out }
+    }
+}
