@@ -133,9 +133,13 @@ let package = Package(
             dependencies: [
                 "ObjectStore",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            // Run by the moto tests as a separate program.
+            exclude: ["fault_proxy.py"]
         ),
         .testTarget(
             name: "KafkaClientTests",

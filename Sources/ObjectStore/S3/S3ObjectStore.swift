@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -320,18 +321,45 @@ public final class S3ObjectStore: ObjectStore {
             var complete = Call(operation: "CompleteMultipartUpload", method: .POST, key: key, objectKey: fullKey(key))
             complete.query = [("uploadId", uploadID)]
             complete.body = ByteBuffer(string: S3XML.completeMultipartUpload(parts: etags.enumerated().map { ($0.offset + 1, $0.element) }))
-            try await perform(complete) { reply in
-                // S3 may answer 200 and then report a failure in the body.
-                if let error = S3XML.error(Array(reply.body.readableBytesView)) {
-                    var failure = Self.classify(status: 500, serviceCode: error.code, message: error.message ?? "", key: key)
-                    failure.message = "CompleteMultipartUpload: " + failure.message
-                    throw failure
+            do {
+                try await perform(complete) { reply in
+                    // S3 may answer 200 and then report a failure in the body.
+                    if let error = S3XML.error(Array(reply.body.readableBytesView)) {
+                        var failure = Self.classify(status: 500, serviceCode: error.code, message: error.message ?? "", key: key)
+                        failure.message = "CompleteMultipartUpload: " + failure.message
+                        throw failure
+                    }
                 }
+            } catch let error as ObjectStoreError where error.serviceCode == "NoSuchUpload" && error.attempts > 1 {
+                // An earlier attempt completed the upload and its answer was lost: the
+                // upload is gone because it became the object. Confirm that it did.
+                let expected = Self.multipartETag(parts: etags)
+                guard let meta = try await head(key: key), meta.size == size, expected == nil || meta.etag == expected else {
+                    throw error
+                }
+                logger.debug("multipart upload was completed by an attempt whose answer was lost", metadata: [
+                    LogKey.key: "\(key)", LogKey.uploadID: "\(uploadID)",
+                ])
             }
         } catch {
-            await abortMultipartUpload(key: key, uploadID: uploadID)
+            try? await abortMultipartUpload(key: key, uploadID: uploadID)
             throw error
         }
+    }
+
+    /// The ETag S3 gives a multipart object (MD5 of the parts' MD5s, then `-N`), or nil
+    /// when a part's ETag is not a plain MD5 (some encryption modes), so it cannot be known.
+    static func multipartETag(parts: [String]) -> String? {
+        var digests: [UInt8] = []
+        for etag in parts {
+            let hex = Array(etag.utf8.filter { $0 != UInt8(ascii: "\"") })
+            guard hex.count == 32 else { return nil }
+            for index in stride(from: 0, to: 32, by: 2) {
+                guard let byte = UInt8(String(decoding: hex[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+                digests.append(byte)
+            }
+        }
+        return "\"" + Insecure.MD5.hash(data: digests).hex + "-\(parts.count)\""
     }
 
     private func uploadPart(key: String, uploadID: String, number: Int, body: ByteBuffer) async throws -> String {
@@ -346,15 +374,54 @@ public final class S3ObjectStore: ObjectStore {
         }
     }
 
-    private func abortMultipartUpload(key: String, uploadID: String) async {
+    /// An upload started and neither completed nor aborted.
+    public struct MultipartUpload: Sendable, Hashable {
+        public var key: String
+        public var uploadID: String
+    }
+
+    /// Multipart uploads in progress under the store's prefix: after a crash, the parts of
+    /// an unfinished upload are billed until aborted.
+    public func listMultipartUploads() async throws -> [MultipartUpload] {
+        var uploads: [MultipartUpload] = []
+        var markers: (key: String, uploadID: String)?
+        let keyPrefix = normalizedKeyPrefix
+        repeat {
+            var call = Call(operation: "ListMultipartUploads", method: .GET, key: nil, objectKey: nil)
+            call.query = [("uploads", ""), ("prefix", keyPrefix)]
+            if let markers { call.query += [("key-marker", markers.key), ("upload-id-marker", markers.uploadID)] }
+            let page = try await perform(call) { reply in
+                guard let root = XMLElementNode.parse(Array(reply.body.readableBytesView)), root.name == "ListMultipartUploadsResult" else {
+                    throw ObjectStoreError(.invalidResponse, "ListMultipartUploads answer is not a ListMultipartUploadsResult")
+                }
+                return root
+            }
+            for upload in page.children("Upload") {
+                guard let key = upload.text("Key"), let id = upload.text("UploadId"), key.utf8.starts(with: keyPrefix.utf8) else { continue }
+                uploads.append(MultipartUpload(key: String(key.dropFirst(keyPrefix.count)), uploadID: id))
+            }
+            if page.text("IsTruncated") == "true", let key = page.text("NextKeyMarker"), let id = page.text("NextUploadIdMarker") {
+                markers = (key, id)
+            } else {
+                markers = nil
+            }
+        } while markers != nil
+        return uploads
+    }
+
+    /// Abandons an upload and frees its parts. Aborting an upload that is already gone
+    /// succeeds.
+    public func abortMultipartUpload(key: String, uploadID: String) async throws {
         var call = Call(operation: "AbortMultipartUpload", method: .DELETE, key: key, objectKey: fullKey(key))
         call.query = [("uploadId", uploadID)]
         do {
             try await perform(call) { _ in }
+        } catch let error as ObjectStoreError where error.serviceCode == "NoSuchUpload" {
         } catch {
             logger.warning("could not abort multipart upload; a lifecycle rule must remove its parts", metadata: [
                 LogKey.key: "\(key)", LogKey.uploadID: "\(uploadID)", LogKey.error: "\(error)",
             ])
+            throw error
         }
     }
 
@@ -546,7 +613,8 @@ public final class S3ObjectStore: ObjectStore {
         let code: ObjectStoreError.Code
         var retryable = false
         switch (status, serviceCode) {
-        case (_, "SlowDown"), (_, "Throttling"), (_, "ThrottlingException"), (_, "RequestLimitExceeded"), (429, _):
+        // S3 answers 503 only to say slow down; a HEAD's 503 has no body to say so.
+        case (_, "SlowDown"), (_, "Throttling"), (_, "ThrottlingException"), (_, "RequestLimitExceeded"), (429, _), (503, nil):
             code = .throttled
             retryable = true
         case (_, "RequestTimeout"):
