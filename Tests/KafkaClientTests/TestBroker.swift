@@ -96,3 +96,58 @@ func fetchAll(_ broker: TestBroker, topic: String, partition: Int32) async throw
         if !any { return out }
     }
 }
+
+/// Runs a consumer's `run()` for the duration of `body`, then closes it.
+func withConsumer<T: Sendable>(_ consumer: KafkaConsumer, _ body: @Sendable (KafkaConsumer) async throws -> T) async throws -> T {
+    let runner = Task { try await consumer.run() }
+    do {
+        let result = try await body(consumer)
+        await consumer.close()
+        try await runner.value
+        return result
+    } catch {
+        await consumer.close()
+        _ = try? await runner.value
+        throw error
+    }
+}
+
+struct Timeout: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Reads `count` records, failing after `seconds`.
+func collect(_ consumer: KafkaConsumer, count: Int, seconds: Double = 20) async throws -> [ConsumerRecord] {
+    try await withThrowingTaskGroup(of: [ConsumerRecord]?.self) { group in
+        group.addTask {
+            var out: [ConsumerRecord] = []
+            out.reserveCapacity(count)
+            guard count > 0 else { return out }
+            for try await r in consumer.records {
+                out.append(r)
+                if out.count == count { break }
+            }
+            return out
+        }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        guard let first = try await group.next(), let records = first else {
+            group.cancelAll()
+            throw Timeout(description: "fewer than \(count) records within \(seconds) s")
+        }
+        group.cancelAll()
+        return records
+    }
+}
+
+/// Waits until `condition` holds, checking every 50 ms.
+func eventually(_ what: String, seconds: Double = 20, _ condition: @Sendable () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw Timeout(description: "\(what) did not happen within \(seconds) s")
+}

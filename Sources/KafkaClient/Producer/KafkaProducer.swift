@@ -142,6 +142,15 @@ public final class KafkaProducer: Service, Sendable {
                                 onDelivery: onDelivery)
     }
 
+    /// Queues a record with a UTF-8 key and value without waiting for its delivery.
+    @discardableResult
+    public func sendAndForget(topic: String, key: String? = nil, value: String?, headers: [KafkaHeader] = [],
+                              timestamp: Int64? = nil, partition: Int32? = nil,
+                              onDelivery: (@Sendable (Result<RecordMetadata, KafkaClientError>) -> Void)? = nil) async throws -> UInt64 {
+        try await sendAndForget(ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp),
+                                onDelivery: onDelivery)
+    }
+
     /// Sends every queued record now (ignoring `lingerMs`) and returns once all records
     /// queued before the call are answered, successfully or not.
     public func flush() async {
@@ -292,6 +301,12 @@ public final class KafkaProducer: Service, Sendable {
             return false
         }
     }
+
+    /// Batches resent after a retriable failure so far.
+    var retriedBatches: Int { state.withLockedValue { $0.retriedBatches } }
+
+    /// Bytes of records accepted and not yet answered.
+    var bufferedBytes: Int { state.withLockedValue { $0.bufferedBytes } }
 
     // MARK: metadata and memory
 

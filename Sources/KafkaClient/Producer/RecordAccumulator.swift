@@ -161,6 +161,8 @@ struct RecordAccumulator {
     private var producerIdReset = false
     /// Set when a partition's leader is unknown or moved.
     private(set) var needsMetadata = false
+    /// Batches sent again after a retriable failure (for tests and diagnostics).
+    private(set) var retriedBatches = 0
 
     init(settings: Settings) {
         self.settings = settings
@@ -517,6 +519,7 @@ struct RecordAccumulator {
                 let expired = batch.createdAt + .ms(settings.deliveryTimeoutMs) <= now
                 if retriable, acks != .zero, batch.attempts < settings.retries, !expired {
                     batch.attempts += 1
+                    retriedBatches += 1
                     batch.retryAt = now + .ms(settings.retryBackoffMs)
                     queue.toRetry.append(batch)
                 } else {
