@@ -401,15 +401,26 @@ final class Segment: @unchecked Sendable {
         var startRel: UInt32 = 0
         for e in timeIndex where e.timestamp < timestamp { startRel = e.relativeOffset }
         let startPos = try position(of: baseOffset + Int64(startRel)) ?? 0
-        var found: (Int64, Int64)?
-        _ = try scan(from: startPos) { header, _ in
+        var found: (position: Int, header: BatchHeader)?
+        _ = try scan(from: startPos) { header, position in
             if header.maxTimestamp >= timestamp {
-                found = (header.baseOffset, header.maxTimestamp)
+                found = (position, header)
                 return true
             }
             return false
         }
-        return found
+        guard let found else { return nil }
+        // Kafka answers with the first record at or after the time, not the batch start:
+        // look inside the batch (decompressing it if needed).
+        var bytes = try log.read(at: found.position, length: found.header.sizeInBytes)
+        guard let batch = try RecordBatch.read(from: &bytes) else { return (found.header.baseOffset, found.header.maxTimestamp) }
+        if batch.isLogAppendTime { return (batch.baseOffset, batch.maxTimestamp) }
+        var answer: (Int64, Int64)?
+        try LogCleaner.forEachRecord(batch) { record in
+            let ts = batch.baseTimestamp + record.timestampDelta
+            if answer == nil && ts >= timestamp { answer = (batch.baseOffset + Int64(record.offsetDelta), ts) }
+        }
+        return answer ?? (batch.baseOffset, batch.maxTimestamp)
     }
 
     func close() throws {

@@ -79,8 +79,9 @@ struct Groups: AsyncParsableCommand {
         @Flag(help: "To each partition's log start offset.") var toEarliest = false
         @Flag(help: "To each partition's log end offset.") var toLatest = false
         @Option(help: "To the first offset at or after this time (ISO 8601, e.g. 2026-11-01T00:00:00Z).") var toDatetime: String?
-        @Option(help: "To this offset (clamped to the log's range).") var toOffset: Int64?
-        @Option(help: "Move each committed offset by N (negative: back), clamped to the log's range.") var shiftBy: Int64?
+        // .unconditional: "-100" is a value, not an unknown flag.
+        @Option(parsing: .unconditional, help: "To this offset (clamped to the log's range).") var toOffset: Int64?
+        @Option(parsing: .unconditional, help: "Move each committed offset by N (negative: back), clamped to the log's range.") var shiftBy: Int64?
         @Flag(help: "Show the new offsets without committing them.") var dryRun = false
 
         func validate() throws {

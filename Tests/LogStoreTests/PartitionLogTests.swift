@@ -261,6 +261,16 @@ final class PartitionLogTests: XCTestCase {
         XCTAssertEqual(log.maxTimestampOffset()?.timestamp, 3_000)
     }
 
+    func testOffsetForTimestampLooksInsideTheBatch() throws {
+        let log = try open()
+        var builder = RecordBatchBuilder(baseTimestamp: 10_000)
+        for i in 0..<10 { builder.append(key: nil, value: ByteBuffer(string: "v\(i)"), timestamp: 10_000 + Int64(i) * 1000) }
+        _ = try log.append(builder.build().buffer)
+        XCTAssertEqual(try log.offset(forTimestamp: 14_500)?.offset, 5)
+        XCTAssertEqual(try log.offset(forTimestamp: 14_500)?.timestamp, 15_000)
+        XCTAssertEqual(try log.offset(forTimestamp: 10_000)?.offset, 0)
+    }
+
     func testFlushAdvancesTheFlushedOffset() throws {
         let log = try open()
         _ = try log.append(batch(3))

@@ -962,11 +962,6 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LogStore bug (Sources/LogStore/Segment.swift firstOffset(atOrAfter:)): ListOffsets by "
-    "timestamp answers the base offset of the first batch whose maxTimestamp >= the time, not "
-    "the first record in it with timestamp >= the time, as Kafka does; so --to-datetime (and "
-    "offsetsForTimes) land on the batch start when a producer batched the records."))
 def test_reset_to_datetime_inside_a_batch(gbroker, tributary_bin, consumers):
     bs = gbroker.bootstrap
     topic, group = topic_name("reset-batch"), topic_name("g-reset-batch")
@@ -981,11 +976,6 @@ def test_reset_to_datetime_inside_a_batch(gbroker, tributary_bin, consumers):
     assert re.search(rf"{group}\s+{topic}\s+0\s+10\s+5\b", out), out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CLI bug (Sources/tributary/Groups.swift): swift-argument-parser reads `-3` in "
-    "`--shift-by -3` as a flag and exits 64 'Missing value for --shift-by'; "
-    "kafka-consumer-groups.sh accepts it. Fix: @Option(parsing: .unconditional) on shiftBy "
-    "(and toOffset). `--shift-by=-3` works."))
 def test_reset_shift_by_takes_a_negative_value_as_its_own_argument(gbroker, tributary_bin, consumers):
     bs = gbroker.bootstrap
     topic, group = topic_name("shift"), topic_name("g-shift")
