@@ -42,6 +42,9 @@ public protocol ObjectStore: Sendable {
     func delete(key: String) async throws
 
     /// Releases connections and threads. The store must not be used afterwards.
+    ///
+    /// Required for an `S3ObjectStore` that created its own HTTP client: in debug builds
+    /// async-http-client traps when a client is released without it.
     func shutdown() async throws
 }
 

@@ -10,7 +10,10 @@ import Logging
 ///   parameters override it, for setups with several endpoints:
 ///   `?region=eu-west-1&endpoint=http://127.0.0.1:9000&addressing=path|virtual`.
 public enum ObjectStoreURL: Sendable, Hashable, CustomStringConvertible {
+    /// A directory on this machine.
     case local(path: String)
+    /// A bucket and key prefix (without slashes at either end), with the overrides the
+    /// URL's query gave; nil ones come from the environment.
     case s3(bucket: String, prefix: String, region: String?, endpoint: String?, addressing: S3ObjectStore.Configuration.AddressingStyle?)
 
     /// Parses a store URL; throws `.invalidURL` saying what is wrong.

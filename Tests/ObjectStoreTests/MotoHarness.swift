@@ -14,11 +14,14 @@ import Glibc
 /// moto checks SigV4 only once IAM auth is switched on: the harness creates an IAM user
 /// with an allow-all policy through boto3 while auth is still off, then turns it on
 /// (`/moto-api/reset-auth`), so every request the store makes afterwards is verified.
+/// It also assumes a role for temporary credentials, whose session token moto checks.
 final class MotoHarness: @unchecked Sendable {
     // @unchecked: every property is set once in `start` before the harness is shared.
     let motoPort: Int
     let proxyPort: Int
     let credentials: AWSCredentials
+    /// Temporary credentials of an assumed role: moto checks their session token.
+    let sessionCredentials: AWSCredentials
     private let moto: Process
     private let proxy: Process
     let directory: URL
@@ -26,10 +29,12 @@ final class MotoHarness: @unchecked Sendable {
     var motoEndpoint: String { "http://127.0.0.1:\(motoPort)" }
     var proxyEndpoint: String { "http://127.0.0.1:\(proxyPort)" }
 
-    private init(motoPort: Int, proxyPort: Int, credentials: AWSCredentials, moto: Process, proxy: Process, directory: URL) {
+    private init(motoPort: Int, proxyPort: Int, credentials: AWSCredentials, sessionCredentials: AWSCredentials,
+                 moto: Process, proxy: Process, directory: URL) {
         self.motoPort = motoPort
         self.proxyPort = proxyPort
         self.credentials = credentials
+        self.sessionCredentials = sessionCredentials
         self.moto = moto
         self.proxy = proxy
         self.directory = directory
@@ -94,12 +99,14 @@ final class MotoHarness: @unchecked Sendable {
         let setup = try run(["python3", "-c", iamSetup, "http://127.0.0.1:\(motoPort)"], timeout: 60)
         guard setup.status == 0, let data = setup.stdout.data(using: .utf8),
               let keys = try? JSONDecoder().decode([String: String].self, from: data),
-              let id = keys["id"], let secret = keys["secret"] else {
+              let id = keys["id"], let secret = keys["secret"],
+              let sessionID = keys["sessionID"], let sessionSecret = keys["sessionSecret"], let token = keys["sessionToken"] else {
             kill(moto.processIdentifier, SIGTERM)
             kill(proxy.processIdentifier, SIGTERM)
             throw Failure("could not create moto IAM credentials: \(setup.stderr)")
         }
         return MotoHarness(motoPort: motoPort, proxyPort: proxyPort, credentials: AWSCredentials(accessKeyID: id, secretAccessKey: secret),
+                           sessionCredentials: AWSCredentials(accessKeyID: sessionID, secretAccessKey: sessionSecret, sessionToken: token),
                            moto: moto, proxy: proxy, directory: directory)
     }
 
@@ -122,9 +129,17 @@ final class MotoHarness: @unchecked Sendable {
         iam.put_user_policy(UserName="tributary", PolicyName="all", PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
         key = iam.create_access_key(UserName="tributary")["AccessKey"]
+        iam.create_role(RoleName="tributary-role", AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))
+        iam.put_role_policy(RoleName="tributary-role", PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        session = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/tributary-role", RoleSessionName="tests")["Credentials"]
         urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
                                                       headers={"Content-Type": "text/plain"})).read()
-        print(json.dumps({"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}))
+        print(json.dumps({"id": key["AccessKeyId"], "secret": key["SecretAccessKey"], "sessionID": session["AccessKeyId"],
+                          "sessionSecret": session["SecretAccessKey"], "sessionToken": session["SessionToken"]}))
         """
 
     static let proxyScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("fault_proxy.py").path

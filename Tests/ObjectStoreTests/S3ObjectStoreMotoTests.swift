@@ -199,19 +199,38 @@ final class S3ObjectStoreMotoTests: XCTestCase {
         }
     }
 
+    func testTemporaryCredentialsSendTheirSessionToken() async throws {
+        let bootstrap = try await makeStore(direct: true)
+        func store(_ credentials: AWSCredentials) throws -> S3ObjectStore {
+            let store = try S3ObjectStore(configuration: .init(bucket: bootstrap.configuration.bucket, endpoint: harness.motoEndpoint,
+                                                               credentials: credentials), logger: Logger(label: "test"))
+            stores.append(store)
+            return store
+        }
+        let session = try store(harness.sessionCredentials)
+        try await session.put(key: "from-role", body: bytes(64))
+        let read = try await session.get(key: "from-role")
+        XCTAssertEqual(read, bytes(64))
+
+        var wrongToken = harness.sessionCredentials
+        wrongToken.sessionToken = "not-the-token"
+        // (A GET, not a HEAD: a HEAD's error has no body to name InvalidToken.)
+        await assertThrows(.accessDenied) { _ = try await store(wrongToken).get(key: "from-role") }
+        await assertThrows(.accessDenied) { try await store(wrongToken).put(key: "from-role", body: self.bytes(1)) }
+    }
+
     func testStoreFromURLAndEnvironment() async throws {
         let bootstrap = try await makeStore(direct: true)
         let environment = ["AWS_ACCESS_KEY_ID": harness.credentials.accessKeyID, "AWS_SECRET_ACCESS_KEY": harness.credentials.secretAccessKey,
                            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": harness.motoEndpoint, "HOME": harness.directory.path]
-        let store = try ObjectStoreURL(parsing: "s3://\(bootstrap.configuration.bucket)/from-url")
-            .makeStore(environment: environment, logger: Logger(label: "test"))
-        defer { Task { try? await store.shutdown() } }
+        let store = try XCTUnwrap(try ObjectStoreURL(parsing: "s3://\(bootstrap.configuration.bucket)/from-url")
+            .makeStore(environment: environment, logger: Logger(label: "test")) as? S3ObjectStore)
+        stores.append(store)
         try await store.put(key: "a/b", body: bytes(3))
         let viaBootstrap = try await bootstrap.list(prefix: "")
         XCTAssertEqual(viaBootstrap.map(\.key), ["from-url/a/b"])
         let read = try await store.get(key: "a/b")
         XCTAssertEqual(read, bytes(3))
-        try await store.shutdown()
     }
 
     // MARK: Faults

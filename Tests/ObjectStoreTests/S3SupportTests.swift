@@ -191,6 +191,8 @@ final class S3SupportTests: XCTestCase {
         check(404, "NoSuchBucket", .notFound, retry: false)
         check(403, "SignatureDoesNotMatch", .accessDenied, retry: false)
         check(403, "AccessDenied", .accessDenied, retry: false)
+        check(400, "InvalidToken", .accessDenied, retry: false)
+        check(400, "ExpiredToken", .accessDenied, retry: false)
         check(416, "InvalidRange", .invalidRange, retry: false)
         check(400, "InvalidArgument", .server, retry: false)
         check(501, "NotImplemented", .server, retry: false)

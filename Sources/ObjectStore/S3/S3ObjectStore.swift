@@ -529,7 +529,10 @@ public final class S3ObjectStore: ObjectStore {
         } else {
             // Error bodies are small XML; a success's size is announced, and a body longer
             // than announced is cut off by the collector.
-            let limit = (200..<300).contains(status) ? (contentLength ?? 64 << 20) : min(contentLength ?? 1 << 20, 1 << 20)
+            // Object reads take whatever was announced; without an announcement, S3's XML
+            // answers stay well below 64 MiB.
+            let successLimit = contentLength ?? (call.method == .GET && call.objectKey != nil ? Int.max : 64 << 20)
+            let limit = (200..<300).contains(status) ? successLimit : min(contentLength ?? 1 << 20, 1 << 20)
             body = try await response.body.collect(upTo: limit)
         }
         if call.method != .HEAD, let contentLength, body.readableBytes != contentLength {
@@ -627,7 +630,8 @@ public final class S3ObjectStore: ObjectStore {
             code = .invalidRange
         case (404, _), (_, "NoSuchKey"), (_, "NoSuchBucket"), (_, "NoSuchUpload"):
             code = .notFound
-        case (401, _), (403, _):
+        case (401, _), (403, _), (_, "AccessDenied"), (_, "InvalidAccessKeyId"), (_, "SignatureDoesNotMatch"),
+             (_, "InvalidToken"), (_, "ExpiredToken"), (_, "TokenRefreshRequired"):
             code = .accessDenied
         case (500, _), (502, _), (503, _), (504, _), (_, "InternalError"):
             code = .server
