@@ -150,6 +150,15 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "KafkaClientTests",
+            dependencies: [
+                "KafkaClient", "Broker", "KafkaProtocol", "KafkaCompression",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "BrokerTests",
             dependencies: [
                 "Broker", "KafkaProtocol", "KafkaClient",
