@@ -370,9 +370,16 @@ class ProducerWorker(threading.Thread):
         else:
             self.failed[value] = (err_text(err), now())
 
-    def _fatal(self, exc: KafkaException) -> None:
+    def _fatal(self, exc: Exception) -> None:
         """A producer in a fatal state raises from produce/poll/flush (the error callback
-        has recorded the error); anything else is the checker's problem."""
+        has recorded the error); anything else is the checker's problem. While a fatal
+        error is pending, confluent-kafka can also surface it as a SystemError from the
+        next Python callback it runs (a delivery report): unwrapped here."""
+        if isinstance(exc, SystemError):
+            cause = exc.__cause__ or exc.__context__
+            if not isinstance(cause, KafkaException):
+                raise exc
+            exc = cause
         err = exc.args[0]
         if not (err.fatal() or err.code() == KafkaError._FATAL):
             raise exc
@@ -385,7 +392,7 @@ class ProducerWorker(threading.Thread):
         for _ in range(100):
             try:
                 return call(timeout)
-            except KafkaException as exc:
+            except (KafkaException, SystemError) as exc:
                 self._fatal(exc)
         return 0
 
@@ -436,7 +443,7 @@ class ProducerWorker(threading.Thread):
                 except BufferError:
                     producer.poll(0.05)
                     break
-                except KafkaException as exc:
+                except (KafkaException, SystemError) as exc:
                     self._fatal(exc)
                     break
                 self.sent[value] = (partition, now())
@@ -444,7 +451,7 @@ class ProducerWorker(threading.Thread):
                 carry -= 1.0
             try:
                 producer.poll(0)
-            except KafkaException as exc:
+            except (KafkaException, SystemError) as exc:
                 self._fatal(exc)
             if self._fatal_flag:
                 # librdkafka gave up on this producer id: its outstanding messages fail
