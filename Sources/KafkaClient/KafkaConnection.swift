@@ -148,7 +148,13 @@ public final class KafkaConnection: Sendable {
             promise.fail(KafkaClientError(.requestTimedOut, "\(R.apiKey.name) to \(self.host):\(self.port) got no answer within \(timeout)"))
         }
         promise.futureResult.whenComplete { _ in scheduled.cancel() }
-        channel.writeAndFlush(OutboundRequest(frame: frame, pending: pending), promise: nil)
+        // A write to a channel that already closed never reaches ResponseMatcher; without
+        // this the request would wait for its timeout instead of failing at once.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            promise.fail(KafkaClientError(.connectionClosed, "cannot write to \(self.host):\(self.port): \(error)"))
+        }
+        channel.writeAndFlush(OutboundRequest(frame: frame, pending: pending), promise: written)
         return promise.futureResult
     }
 

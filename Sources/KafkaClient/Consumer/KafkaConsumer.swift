@@ -260,7 +260,7 @@ public final class KafkaConsumer: Service, Sendable {
 
     // MARK: records
 
-    func nextRecord() async throws -> ConsumerRecord? {
+    nonisolated(nonsending) func nextRecord() async throws -> ConsumerRecord? {
         while true {
             var wakeFetcher = false
             let next = state.withLockedValue { $0.nextRecord(wakeFetcher: &wakeFetcher) }
@@ -652,6 +652,12 @@ public struct KafkaConsumerRecords: AsyncSequence, Sendable {
         /// The next record; waits for a fetch when none is buffered. Asking for it marks
         /// the previous one processed, which is what auto-commit commits.
         public mutating func next() async throws -> ConsumerRecord? {
+            try await consumer.nextRecord()
+        }
+
+        /// The next record, on the caller's executor: a buffered record costs no hop to
+        /// another thread (what `for try await` uses).
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecord? {
             try await consumer.nextRecord()
         }
     }

@@ -21,6 +21,10 @@ import ServiceLifecycle
 /// }
 /// ```
 ///
+/// `send` and `sendAndForget` run on the caller's executor (`nonisolated(nonsending)`):
+/// a record that fits in the buffer costs no hop to another thread, even when sent from
+/// the main actor.
+///
 /// Graceful shutdown (or `close()`) stops new sends and delivers what is queued before
 /// `run()` returns; cancelling `run()` fails what is still queued.
 public final class KafkaProducer: Service, Sendable {
@@ -56,7 +60,7 @@ public final class KafkaProducer: Service, Sendable {
     /// (up to `maxBlockMs`); then until the record's batch is answered, which takes at
     /// least `lingerMs` unless the batch fills sooner. Cancelling the calling task does
     /// not withdraw a record that is already queued.
-    public func send(_ record: ProducerRecord) async throws -> RecordMetadata {
+    nonisolated(nonsending) public func send(_ record: ProducerRecord) async throws -> RecordMetadata {
         let size = record.estimatedSize
         try checkSize(size, record.topic)
         let timestamp = record.timestamp ?? currentTimeMillis()
@@ -82,13 +86,13 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     /// Sends a record and waits until the broker has it.
-    public func send(topic: String, key: ByteBuffer? = nil, value: ByteBuffer?, headers: [KafkaHeader] = [],
+    nonisolated(nonsending) public func send(topic: String, key: ByteBuffer? = nil, value: ByteBuffer?, headers: [KafkaHeader] = [],
                      timestamp: Int64? = nil, partition: Int32? = nil) async throws -> RecordMetadata {
         try await send(ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp))
     }
 
     /// Sends a record with a UTF-8 key and value and waits until the broker has it.
-    public func send(topic: String, key: String? = nil, value: String?, headers: [KafkaHeader] = [],
+    nonisolated(nonsending) public func send(topic: String, key: String? = nil, value: String?, headers: [KafkaHeader] = [],
                      timestamp: Int64? = nil, partition: Int32? = nil) async throws -> RecordMetadata {
         try await send(ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp))
     }
@@ -101,7 +105,7 @@ public final class KafkaProducer: Service, Sendable {
     /// with the returned id. This is the fast path: without `onDelivery` or reports, a
     /// record costs no allocation of its own.
     @discardableResult
-    public func sendAndForget(_ record: ProducerRecord,
+    nonisolated(nonsending) public func sendAndForget(_ record: ProducerRecord,
                               onDelivery: (@Sendable (Result<RecordMetadata, KafkaClientError>) -> Void)? = nil) async throws -> UInt64 {
         let size = record.estimatedSize
         try checkSize(size, record.topic)
@@ -135,7 +139,7 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Queues a record without waiting for its delivery; returns its id.
     @discardableResult
-    public func sendAndForget(topic: String, key: ByteBuffer? = nil, value: ByteBuffer?, headers: [KafkaHeader] = [],
+    nonisolated(nonsending) public func sendAndForget(topic: String, key: ByteBuffer? = nil, value: ByteBuffer?, headers: [KafkaHeader] = [],
                               timestamp: Int64? = nil, partition: Int32? = nil,
                               onDelivery: (@Sendable (Result<RecordMetadata, KafkaClientError>) -> Void)? = nil) async throws -> UInt64 {
         try await sendAndForget(ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp),
@@ -144,7 +148,7 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Queues a record with a UTF-8 key and value without waiting for its delivery.
     @discardableResult
-    public func sendAndForget(topic: String, key: String? = nil, value: String?, headers: [KafkaHeader] = [],
+    nonisolated(nonsending) public func sendAndForget(topic: String, key: String? = nil, value: String?, headers: [KafkaHeader] = [],
                               timestamp: Int64? = nil, partition: Int32? = nil,
                               onDelivery: (@Sendable (Result<RecordMetadata, KafkaClientError>) -> Void)? = nil) async throws -> UInt64 {
         try await sendAndForget(ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp),

@@ -53,6 +53,18 @@ struct PartitionQueue {
     /// retries keep their sequence order.
     var toRetry: [ProducerBatch] = []
     var nextSequence: Int32 = 0
+    /// Sequenced batches from the oldest one not yet acknowledged to the newest sent, and
+    /// whether each is acknowledged. The broker recognises a retry only among the last
+    /// five batches it wrote for the partition, so a new batch waits while this holds
+    /// five: a batch answered after a newer one was written (its response lost with a
+    /// connection) must still be within reach when it is resent.
+    var window = CircularBuffer<(serial: UInt64, acknowledged: Bool)>()
+
+    mutating func acknowledge(_ serial: UInt64) {
+        guard let i = window.firstIndex(where: { $0.serial == serial }) else { return }
+        window[i].acknowledged = true
+        while let first = window.first, first.acknowledged { window.removeFirst() }
+    }
 
     var isIdle: Bool { open == nil && ready.isEmpty && inFlight.isEmpty && toRetry.isEmpty }
 }
@@ -392,6 +404,7 @@ struct RecordAccumulator {
                 // Batches that never reached the wire fail once the delivery timeout passes.
                 while let head = queue.ready.first, head.createdAt + deliveryTimeout <= now, head.built == nil || head.retryAt != nil {
                     let batch = queue.ready.removeFirst()
+                    queue.acknowledge(batch.serial)
                     fail(batch, topic: name, KafkaClientError(.deliveryFailed, "delivery to \(name)-\(p) timed out after \(settings.deliveryTimeoutMs) ms"
                          + (batch.attempts > 0 ? " (\(batch.attempts) attempts)" : "")), into: &completions)
                     if batch.baseSequence >= 0 { producerIdReset = true }
@@ -415,6 +428,8 @@ struct RecordAccumulator {
                     }
                     perNode[leader] = ProduceRequestPlan(node: leader, entries: [], bytes: 0)
                 }
+                // Retries are inside the window already; a new batch needs room in it.
+                if settings.idempotent, queue.ready.first!.built == nil, queue.window.count >= Self.idempotenceWindow { continue }
                 let size = queue.ready.first!.built?.sizeInBytes ?? queue.ready.first!.uncompressedSize
                 if perNode[leader]!.bytes > 0, perNode[leader]!.bytes + size > settings.maxRequestSize { continue }
                 var batch = queue.ready.removeFirst()
@@ -452,11 +467,15 @@ struct RecordAccumulator {
             builder.producerEpoch = producerEpoch
             builder.baseSequence = queue.nextSequence
             batch.baseSequence = queue.nextSequence
+            queue.window.append((batch.serial, false))
             queue.nextSequence = Self.addSequence(queue.nextSequence, batch.recordCount)
         }
         batch.built = try builder.build(compression: settings.compression, level: settings.compressionLevel)
         batch.builder = nil
     }
+
+    /// Batches a broker remembers per producer and partition (Kafka's, and ours).
+    static let idempotenceWindow = 5
 
     /// Sequences wrap at Int32.max, as Kafka's do.
     static func addSequence(_ sequence: Int32, _ count: Int32) -> Int32 {
@@ -528,12 +547,14 @@ struct RecordAccumulator {
                     if sequenceBroken || (settings.idempotent && batch.baseSequence >= 0) {
                         producerIdReset = true
                     }
+                    queue.acknowledge(batch.serial)
                     let reason = expired || batch.attempts >= settings.retries
                         ? KafkaClientError(.deliveryFailed, "\(error) (after \(batch.attempts + 1) attempts)", kafkaCode: error.kafkaCode)
                         : error
                     fail(batch, topic: entry.topic, reason, into: &completions)
                 }
             } else {
+                queue.acknowledge(batch.serial)
                 succeed(batch, topic: entry.topic, baseOffset: acks == .zero ? -1 : baseOffset, logAppendTime: logAppendTime, into: &completions)
             }
             if queue.inFlight.isEmpty, !queue.toRetry.isEmpty {
@@ -596,10 +617,12 @@ struct RecordAccumulator {
                 var queue = PartitionQueue()
                 swap(&queue, &topics[name]!.partitions[p])
                 queue.nextSequence = 0
+                queue.window.removeAll()
                 for i in queue.ready.indices {
                     guard let built = queue.ready[i].built, built.hasProducerId else { continue }
                     queue.ready[i].built = Self.restamp(built, producerId: id, epoch: epoch, sequence: queue.nextSequence)
                     queue.ready[i].baseSequence = queue.nextSequence
+                    queue.window.append((queue.ready[i].serial, false))
                     queue.nextSequence = Self.addSequence(queue.nextSequence, queue.ready[i].recordCount)
                 }
                 topics[name]!.partitions[p] = queue
