@@ -70,7 +70,7 @@ public final class KafkaProducer: Service, Sendable {
         try await reserveMemory(size)
         return try await withCheckedThrowingContinuation { continuation in
             let result = state.withLockedValue {
-                $0.append(record, size: size, timestamp: timestamp, now: .now(), reserved: true, target: .continuation(continuation))
+                $0.append(record, size: size, timestamp: timestamp, reserved: true, target: .continuation(continuation))
             }
             switch result {
             case .appended(_, let wake):
@@ -106,15 +106,38 @@ public final class KafkaProducer: Service, Sendable {
     /// record costs no allocation of its own.
     @discardableResult
     nonisolated(nonsending) public func sendAndForget(_ record: ProducerRecord,
-                              onDelivery: (@Sendable (Result<RecordMetadata, KafkaClientError>) -> Void)? = nil) async throws -> UInt64 {
+                                                      onDelivery: (@Sendable (Result<RecordMetadata, KafkaClientError>) -> Void)? = nil) async throws -> UInt64 {
         let size = record.estimatedSize
+        let target = onDelivery.map { DeliveryTarget.closure($0) }
+        if let id = try tryAppend(record, size: size, target: target) { return id }
+        return try await appendWaiting(record, size: size, target: target)
+    }
+
+    /// Appends without waiting when the topic is known and memory is free (the common
+    /// case, synchronous so it costs no extra async frame); nil when it must wait.
+    @inline(__always)
+    private func tryAppend(_ record: borrowing ProducerRecord, size: Int, target: DeliveryTarget?) throws -> UInt64? {
         try checkSize(size, record.topic)
         let timestamp = record.timestamp ?? currentTimeMillis()
-        let target = onDelivery.map { DeliveryTarget.closure($0) }
+        let result = state.withLockedValue { $0.append(record, size: size, timestamp: timestamp, reserved: false, target: target) }
+        switch result {
+        case .appended(let id, let wake):
+            if wake { doorbell.ring() }
+            return id
+        case .failed(let error):
+            throw error
+        case .needsMetadata, .needsMemory:
+            return nil
+        }
+    }
+
+    /// The slow path of `sendAndForget`: waits for metadata or memory, then appends.
+    private func appendWaiting(_ record: ProducerRecord, size: Int, target: DeliveryTarget?) async throws -> UInt64 {
+        let timestamp = record.timestamp ?? currentTimeMillis()
         var reserved = false
         while true {
             let result = state.withLockedValue {
-                $0.append(record, size: size, timestamp: timestamp, now: .now(), reserved: reserved, target: target)
+                $0.append(record, size: size, timestamp: timestamp, reserved: reserved, target: target)
             }
             switch result {
             case .appended(let id, let wake):
@@ -142,8 +165,11 @@ public final class KafkaProducer: Service, Sendable {
     nonisolated(nonsending) public func sendAndForget(topic: String, key: ByteBuffer? = nil, value: ByteBuffer?, headers: [KafkaHeader] = [],
                               timestamp: Int64? = nil, partition: Int32? = nil,
                               onDelivery: (@Sendable (Result<RecordMetadata, KafkaClientError>) -> Void)? = nil) async throws -> UInt64 {
-        try await sendAndForget(ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp),
-                                onDelivery: onDelivery)
+        let record = ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp)
+        let size = record.estimatedSize
+        let target = onDelivery.map { DeliveryTarget.closure($0) }
+        if let id = try tryAppend(record, size: size, target: target) { return id }
+        return try await appendWaiting(record, size: size, target: target)
     }
 
     /// Queues a record with a UTF-8 key and value without waiting for its delivery.

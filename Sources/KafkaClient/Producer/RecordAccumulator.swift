@@ -21,14 +21,14 @@ struct PendingDelivery {
 
 /// A batch of one partition, from its first record to its answer.
 ///
-/// Records are appended to `builder` until the batch closes; on its first send the batch
+/// Records are appended to `writer` until the batch closes; on its first send the batch
 /// gets its sequence and is encoded (and compressed) once into `built`, and every retry
 /// resends exactly those bytes, so the broker recognises a retry of a batch it already
 /// wrote by its producer id and sequence.
 struct ProducerBatch {
     let serial: UInt64
     let partition: Int32
-    var builder: RecordBatchBuilder?
+    var writer: ProducerBatchWriter?
     var built: RecordBatch?
     var baseSequence: Int32 = -1
     var recordCount: Int32 = 0
@@ -38,7 +38,7 @@ struct ProducerBatch {
     var retryAt: NIODeadline?
     var deliveries: [PendingDelivery] = []
 
-    var uncompressedSize: Int { builder?.estimatedSize ?? built?.sizeInBytes ?? 0 }
+    var uncompressedSize: Int { writer?.size ?? built?.sizeInBytes ?? 0 }
 }
 
 /// A partition's batches: one open for appends, then closed ones in send order, then the
@@ -132,6 +132,8 @@ struct RecordAccumulator {
         var compression: CompressionCodec
         var compressionLevel: Int?
         var deliveryReports: Bool
+        /// When batches start lingering; injectable so the state machine runs on fake time.
+        var clock: @Sendable () -> NIODeadline = { .now() }
 
         init(_ c: KafkaProducer.Configuration) {
             batchSize = c.batchSize
@@ -152,8 +154,11 @@ struct RecordAccumulator {
     let settings: Settings
     private(set) var topics: [String: TopicQueue] = [:]
     private(set) var lifecycle = Lifecycle.running
-    private(set) var bufferedBytes = 0
-    private var memoryWaiters = CircularBuffer<(bytes: Int, continuation: CheckedContinuation<Void, any Error>)>()
+    var bufferedBytes: Int { counters.bufferedBytes }
+    private var memoryWaiters: CircularBuffer<(bytes: Int, continuation: CheckedContinuation<Void, any Error>)> {
+        get { counters.memoryWaiters }
+        set { counters.memoryWaiters = newValue }
+    }
     /// What appending touches besides the partition's queue, kept apart so a record can
     /// be appended to `topics[name]!` in place (one hash lookup, no copy of the batch).
     private struct Counters {
@@ -162,6 +167,15 @@ struct RecordAccumulator {
         /// Serials of batches not yet answered for good, for `flush`.
         var incomplete = Set<UInt64>()
         var random = XorShiftGenerator()
+        var bufferedBytes = 0
+        var memoryWaiters = CircularBuffer<(bytes: Int, continuation: CheckedContinuation<Void, any Error>)>()
+
+        /// Reserves `bytes` if they fit (or nothing is buffered) and nobody is queued first.
+        mutating func tryReserve(_ bytes: Int, limit: Int) -> Bool {
+            guard memoryWaiters.isEmpty, bufferedBytes == 0 || bufferedBytes + bytes <= limit else { return false }
+            bufferedBytes += bytes
+            return true
+        }
     }
     private var counters = Counters()
     private var inFlightPerNode: [Int32: Int] = [:]
@@ -231,9 +245,7 @@ struct RecordAccumulator {
     /// Reserves `bytes` of buffer memory if they fit (or nothing is buffered) and nobody
     /// is queued before us.
     mutating func tryReserve(_ bytes: Int) -> Bool {
-        guard memoryWaiters.isEmpty, bufferedBytes == 0 || bufferedBytes + bytes <= settings.bufferMemory else { return false }
-        bufferedBytes += bytes
-        return true
+        counters.tryReserve(bytes, limit: settings.bufferMemory)
     }
 
     /// Queues a caller until `bytes` of memory are free; the memory is reserved for it
@@ -244,7 +256,7 @@ struct RecordAccumulator {
             continuation.resume()
             return true
         }
-        memoryWaiters.append((bytes, continuation))
+        counters.memoryWaiters.append((bytes, continuation))
         return true
     }
 
@@ -252,36 +264,46 @@ struct RecordAccumulator {
 
     /// Gives back memory that was reserved for a record that was never appended.
     mutating func release(_ bytes: Int, into completions: inout Completions) {
-        bufferedBytes -= bytes
-        while let first = memoryWaiters.first, bufferedBytes == 0 || bufferedBytes + first.bytes <= settings.bufferMemory {
-            memoryWaiters.removeFirst()
-            bufferedBytes += first.bytes
+        counters.bufferedBytes -= bytes
+        while let first = counters.memoryWaiters.first,
+              counters.bufferedBytes == 0 || counters.bufferedBytes + first.bytes <= settings.bufferMemory {
+            counters.memoryWaiters.removeFirst()
+            counters.bufferedBytes += first.bytes
             completions.memoryGranted.append(first.continuation)
         }
     }
 
     /// Appends a record; `reserved` says its memory is already accounted for. On
     /// `.failed` or `.needs*`, nothing is reserved or appended.
-    mutating func append(_ record: ProducerRecord, size: Int, timestamp: Int64, now: NIODeadline,
+    mutating func append(_ record: borrowing ProducerRecord, size: Int, timestamp: Int64,
                          reserved: Bool, target: DeliveryTarget?) -> AppendResult {
         guard lifecycle == .running else { return .failed(KafkaClientError(.closed, "the producer is closed")) }
-        guard let count = topics[record.topic]?.partitions.count, count > 0 else { return .needsMetadata }
+        // One in-place access to the topic: no copy of its queues, one hash of its name.
+        return Self.append(record, size: size, timestamp: timestamp, reserved: reserved, target: target,
+                           to: &topics[record.topic], counters: &counters, settings: settings)
+    }
+
+    private static func append(_ record: borrowing ProducerRecord, size: Int, timestamp: Int64, reserved: Bool,
+                               target: DeliveryTarget?, to entry: inout TopicQueue?, counters: inout Counters,
+                               settings: Settings) -> AppendResult {
+        guard entry != nil, !entry!.partitions.isEmpty else { return .needsMetadata }
+        let count = Int32(entry!.partitions.count)
         if let p = record.partition, p < 0 || p >= count {
             return .failed(KafkaClientError(.invalidArgument, "partition \(p) of '\(record.topic)' does not exist (\(count) partitions)"))
         }
         if !reserved {
-            guard tryReserve(size) else { return .needsMemory }
+            guard counters.tryReserve(size, limit: settings.bufferMemory) else { return .needsMemory }
         }
         let id = counters.nextRecordId
         counters.nextRecordId &+= 1
-        let wake = Self.append(record, size: size, timestamp: timestamp, now: now, id: id, target: target,
-                               to: &topics[record.topic]!, counters: &counters, settings: settings)
+        let wake = append(record, size: size, timestamp: timestamp, id: id, target: target,
+                          to: &entry!, counters: &counters, settings: settings)
         return .appended(id: id, wake: wake)
     }
 
     /// Appends to the topic's chosen partition; true when the sender must look again (a
     /// batch closed, or a new one started its linger timer).
-    private static func append(_ record: ProducerRecord, size: Int, timestamp: Int64, now: NIODeadline, id: UInt64,
+    private static func append(_ record: borrowing ProducerRecord, size: Int, timestamp: Int64, id: UInt64,
                                target: DeliveryTarget?, to topic: inout TopicQueue, counters: inout Counters,
                                settings: Settings) -> Bool {
         let count = Int32(topic.partitions.count)
@@ -310,7 +332,7 @@ struct RecordAccumulator {
             }
             partition = topic.sticky
         }
-        appendRecord(record, size: size, timestamp: timestamp, now: now, id: id, target: target,
+        appendRecord(record, size: size, timestamp: timestamp, id: id, target: target,
                      to: &topic.partitions[Int(partition)], partition: partition, counters: &counters, settings: settings, wake: &wake)
         return wake
     }
@@ -319,10 +341,10 @@ struct RecordAccumulator {
         batch.recordCount == 0 || batch.uncompressedSize + size <= settings.batchSize
     }
 
-    private static func appendRecord(_ record: ProducerRecord, size: Int, timestamp: Int64, now: NIODeadline, id: UInt64,
+    private static func appendRecord(_ record: borrowing ProducerRecord, size: Int, timestamp: Int64, id: UInt64,
                                      target: DeliveryTarget?, to queue: inout PartitionQueue, partition: Int32,
                                      counters: inout Counters, settings: Settings, wake: inout Bool) {
-        if let open = queue.open, !fits(open, size, settings) {
+        if queue.open != nil, !fits(queue.open!, size, settings) {
             close(&queue)
             wake = true
         }
@@ -332,12 +354,12 @@ struct RecordAccumulator {
             counters.incomplete.insert(serial)
             let capacity = max(min(settings.batchSize, 1 << 20), size + 64)
             queue.open = ProducerBatch(serial: serial, partition: partition,
-                                       builder: RecordBatchBuilder(baseTimestamp: timestamp, capacity: capacity), createdAt: now)
+                                       writer: ProducerBatchWriter(baseTimestamp: timestamp, capacity: capacity), createdAt: settings.clock())
             // A new batch starts a linger timer the sender must know about.
             wake = true
         }
         let index = queue.open!.recordCount
-        queue.open!.builder!.append(key: record.key, value: record.value, timestamp: timestamp, headers: record.headers)
+        queue.open!.writer!.append(key: record.key, value: record.value, timestamp: timestamp, headers: record.headers)
         queue.open!.recordCount += 1
         queue.open!.reservedBytes += size
         if let target {
@@ -461,17 +483,17 @@ struct RecordAccumulator {
     }
 
     private func build(_ batch: inout ProducerBatch, queue: inout PartitionQueue) throws {
-        var builder = batch.builder!
+        // Taken out of the batch so its buffer is unique and the header is written in place.
+        var writer = batch.writer.take()!
+        var sequence: Int32 = -1
         if settings.idempotent {
-            builder.producerId = producerId
-            builder.producerEpoch = producerEpoch
-            builder.baseSequence = queue.nextSequence
-            batch.baseSequence = queue.nextSequence
+            sequence = queue.nextSequence
+            batch.baseSequence = sequence
             queue.window.append((batch.serial, false))
             queue.nextSequence = Self.addSequence(queue.nextSequence, batch.recordCount)
         }
-        batch.built = try builder.build(compression: settings.compression, level: settings.compressionLevel)
-        batch.builder = nil
+        batch.built = try writer.build(producerId: settings.idempotent ? producerId : -1, producerEpoch: settings.idempotent ? producerEpoch : -1,
+                                       baseSequence: sequence, compression: settings.compression, level: settings.compressionLevel)
     }
 
     /// Batches a broker remembers per producer and partition (Kafka's, and ours).
@@ -657,7 +679,7 @@ struct RecordAccumulator {
     mutating func beginClose(into completions: inout Completions) {
         guard lifecycle == .running else { return }
         lifecycle = .closing
-        while let w = memoryWaiters.popFirst() {
+        while let w = counters.memoryWaiters.popFirst() {
             completions.memoryFailed.append((w.continuation, KafkaClientError(.closed, "the producer closed while waiting for buffer memory")))
         }
     }
@@ -665,7 +687,7 @@ struct RecordAccumulator {
     /// Fails everything outstanding (the producer stopped without draining).
     mutating func abort(_ error: KafkaClientError, into completions: inout Completions) {
         lifecycle = .closed
-        while let w = memoryWaiters.popFirst() { completions.memoryFailed.append((w.continuation, error)) }
+        while let w = counters.memoryWaiters.popFirst() { completions.memoryFailed.append((w.continuation, error)) }
         for name in Array(topics.keys) {
             for p in topics[name]!.partitions.indices {
                 var queue = PartitionQueue()
