@@ -36,6 +36,7 @@ struct Options {
     var compression = CompressionCodec.none
     var dataDir: String?
     var librdkafka = false
+    var produceOnly = false
 
     static func parse(_ args: [String]) -> Options {
         var o = Options()
@@ -65,8 +66,9 @@ struct Options {
                 o.compression = c
             case "--data-dir": o.dataDir = value()
             case "--librdkafka": o.librdkafka = true
+            case "--produce-only": o.produceOnly = true
             case "-h", "--help":
-                print("client-benchmarks [--bootstrap-server HOST:PORT] [--records N] [--size BYTES] [--batch-size BYTES] [--linger-ms MS] [--acks 0|1|all] [--compression CODEC] [--data-dir DIR] [--librdkafka]")
+                print("client-benchmarks [--bootstrap-server HOST:PORT] [--records N] [--size BYTES] [--batch-size BYTES] [--linger-ms MS] [--acks 0|1|all] [--compression CODEC] [--data-dir DIR] [--librdkafka] [--produce-only]")
                 exit(0)
             case let a: fatalError("unknown option \(a)")
             }
@@ -191,6 +193,16 @@ await producer.close()
 try await producerRun.value
 
 // MARK: consume
+
+if options.produceOnly {
+    if let broker, let brokerTask {
+        brokerTask.cancel()
+        _ = try? await brokerTask.value
+        broker.shutdown()
+    }
+    if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) }
+    exit(0)
+}
 
 var consumerConfig = KafkaConsumer.Configuration(bootstrapServers: [bootstrap])
 consumerConfig.autoOffsetReset = .earliest

@@ -149,7 +149,10 @@ public struct ProducerRecord: Sendable {
 
     /// An upper bound of the record's encoded size, which memory accounting and batch
     /// sizing use: varints are counted at their widest.
-    var estimatedSize: Int {
+    var estimatedSize: Int { Self.estimatedSize(key: key, value: value, headers: headers) }
+
+    @inline(__always)
+    static func estimatedSize(key: ByteBuffer?, value: ByteBuffer?, headers: [KafkaHeader]) -> Int {
         var size = 21 + (key?.readableBytes ?? 0) + (value?.readableBytes ?? 0)
         for h in headers { size += 10 + h.key.utf8.count + (h.value?.readableBytes ?? 0) }
         return size

@@ -70,7 +70,8 @@ public final class KafkaProducer: Service, Sendable {
         try await reserveMemory(size)
         return try await withCheckedThrowingContinuation { continuation in
             let result = state.withLockedValue {
-                $0.append(record, size: size, timestamp: timestamp, reserved: true, target: .continuation(continuation))
+                $0.append(topic: record.topic, partition: record.partition, key: record.key, value: record.value, headers: record.headers,
+                          size: size, timestamp: timestamp, reserved: true, target: .continuation(continuation))
             }
             switch result {
             case .appended(_, let wake):
@@ -109,17 +110,24 @@ public final class KafkaProducer: Service, Sendable {
                                                       onDelivery: (@Sendable (Result<RecordMetadata, KafkaClientError>) -> Void)? = nil) async throws -> UInt64 {
         let size = record.estimatedSize
         let target = onDelivery.map { DeliveryTarget.closure($0) }
-        if let id = try tryAppend(record, size: size, target: target) { return id }
+        if let id = try tryAppend(topic: record.topic, partition: record.partition, key: record.key, value: record.value,
+                                  headers: record.headers, timestamp: record.timestamp, size: size, target: target) {
+            return id
+        }
         return try await appendWaiting(record, size: size, target: target)
     }
 
     /// Appends without waiting when the topic is known and memory is free (the common
     /// case, synchronous so it costs no extra async frame); nil when it must wait.
     @inline(__always)
-    private func tryAppend(_ record: borrowing ProducerRecord, size: Int, target: DeliveryTarget?) throws -> UInt64? {
-        try checkSize(size, record.topic)
-        let timestamp = record.timestamp ?? currentTimeMillis()
-        let result = state.withLockedValue { $0.append(record, size: size, timestamp: timestamp, reserved: false, target: target) }
+    private func tryAppend(topic: String, partition: Int32?, key: ByteBuffer?, value: ByteBuffer?, headers: [KafkaHeader],
+                           timestamp: Int64?, size: Int, target: DeliveryTarget?) throws -> UInt64? {
+        try checkSize(size, topic)
+        let timestamp = timestamp ?? currentTimeMillis()
+        let result = state.withLockedValue {
+            $0.append(topic: topic, partition: partition, key: key, value: value, headers: headers, size: size, timestamp: timestamp,
+                      reserved: false, target: target)
+        }
         switch result {
         case .appended(let id, let wake):
             if wake { doorbell.ring() }
@@ -137,7 +145,8 @@ public final class KafkaProducer: Service, Sendable {
         var reserved = false
         while true {
             let result = state.withLockedValue {
-                $0.append(record, size: size, timestamp: timestamp, reserved: reserved, target: target)
+                $0.append(topic: record.topic, partition: record.partition, key: record.key, value: record.value, headers: record.headers,
+                          size: size, timestamp: timestamp, reserved: reserved, target: target)
             }
             switch result {
             case .appended(let id, let wake):
@@ -165,11 +174,14 @@ public final class KafkaProducer: Service, Sendable {
     nonisolated(nonsending) public func sendAndForget(topic: String, key: ByteBuffer? = nil, value: ByteBuffer?, headers: [KafkaHeader] = [],
                               timestamp: Int64? = nil, partition: Int32? = nil,
                               onDelivery: (@Sendable (Result<RecordMetadata, KafkaClientError>) -> Void)? = nil) async throws -> UInt64 {
-        let record = ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp)
-        let size = record.estimatedSize
+        let size = ProducerRecord.estimatedSize(key: key, value: value, headers: headers)
         let target = onDelivery.map { DeliveryTarget.closure($0) }
-        if let id = try tryAppend(record, size: size, target: target) { return id }
-        return try await appendWaiting(record, size: size, target: target)
+        if let id = try tryAppend(topic: topic, partition: partition, key: key, value: value, headers: headers,
+                                  timestamp: timestamp, size: size, target: target) {
+            return id
+        }
+        return try await appendWaiting(ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp),
+                                       size: size, target: target)
     }
 
     /// Queues a record with a UTF-8 key and value without waiting for its delivery.

@@ -45,6 +45,10 @@ struct ProducerBatch {
 /// ones on the wire.
 struct PartitionQueue {
     var open: ProducerBatch?
+    /// The open batch's size and record count, kept here so the append path reads two
+    /// integers instead of projecting into the batch.
+    var openSize = 0
+    var openCount: Int32 = 0
     var ready = CircularBuffer<ProducerBatch>()
     /// Sent and not answered yet, in send (and sequence) order.
     var inFlight: [ProducerBatch] = []
@@ -274,77 +278,75 @@ struct RecordAccumulator {
     }
 
     /// Appends a record; `reserved` says its memory is already accounted for. On
-    /// `.failed` or `.needs*`, nothing is reserved or appended.
-    mutating func append(_ record: borrowing ProducerRecord, size: Int, timestamp: Int64,
-                         reserved: Bool, target: DeliveryTarget?) -> AppendResult {
+    /// `.failed` or `.needs*`, nothing is reserved or appended. The record's fields come
+    /// separately, borrowed from the caller: a record struct built per call costs a copy
+    /// and a destroy of each of them.
+    mutating func append(topic: String, partition: Int32?, key: ByteBuffer?, value: ByteBuffer?, headers: [KafkaHeader],
+                         size: Int, timestamp: Int64, reserved: Bool, target: DeliveryTarget?) -> AppendResult {
         guard lifecycle == .running else { return .failed(KafkaClientError(.closed, "the producer is closed")) }
         // One in-place access to the topic: no copy of its queues, one hash of its name.
-        return Self.append(record, size: size, timestamp: timestamp, reserved: reserved, target: target,
-                           to: &topics[record.topic], counters: &counters, settings: settings)
+        return Self.append(topic: topic, partition: partition, key: key, value: value, headers: headers, size: size, timestamp: timestamp,
+                           reserved: reserved, target: target, to: &topics[topic], counters: &counters, settings: settings)
     }
 
-    private static func append(_ record: borrowing ProducerRecord, size: Int, timestamp: Int64, reserved: Bool,
-                               target: DeliveryTarget?, to entry: inout TopicQueue?, counters: inout Counters,
-                               settings: Settings) -> AppendResult {
+    private static func append(topic name: String, partition explicit: Int32?, key: ByteBuffer?, value: ByteBuffer?, headers: [KafkaHeader],
+                               size: Int, timestamp: Int64, reserved: Bool, target: DeliveryTarget?,
+                               to entry: inout TopicQueue?, counters: inout Counters, settings: Settings) -> AppendResult {
         guard entry != nil, !entry!.partitions.isEmpty else { return .needsMetadata }
         let count = Int32(entry!.partitions.count)
-        if let p = record.partition, p < 0 || p >= count {
-            return .failed(KafkaClientError(.invalidArgument, "partition \(p) of '\(record.topic)' does not exist (\(count) partitions)"))
+        if let p = explicit, p < 0 || p >= count {
+            return .failed(KafkaClientError(.invalidArgument, "partition \(p) of '\(name)' does not exist (\(count) partitions)"))
         }
         if !reserved {
             guard counters.tryReserve(size, limit: settings.bufferMemory) else { return .needsMemory }
         }
         let id = counters.nextRecordId
         counters.nextRecordId &+= 1
-        let wake = append(record, size: size, timestamp: timestamp, id: id, target: target,
-                          to: &entry!, counters: &counters, settings: settings)
+        var wake = false
+        let partition: Int32
+        if let p = explicit {
+            partition = p
+        } else if let key {
+            partition = KafkaPartitioner.partition(forKey: key, partitionCount: count)
+        } else {
+            partition = stickyPartition(&entry!, size: size, count: count, counters: &counters, settings: settings, wake: &wake)
+        }
+        appendRecord(key: key, value: value, headers: headers, size: size, timestamp: timestamp, id: id, target: target,
+                     to: &entry!.partitions[Int(partition)], partition: partition, counters: &counters, settings: settings, wake: &wake)
         return .appended(id: id, wake: wake)
     }
 
-    /// Appends to the topic's chosen partition; true when the sender must look again (a
-    /// batch closed, or a new one started its linger timer).
-    private static func append(_ record: borrowing ProducerRecord, size: Int, timestamp: Int64, id: UInt64,
-                               target: DeliveryTarget?, to topic: inout TopicQueue, counters: inout Counters,
-                               settings: Settings) -> Bool {
-        let count = Int32(topic.partitions.count)
-        var wake = false
-        let partition: Int32
-        if let p = record.partition {
-            partition = p
-        } else if let key = record.key {
-            partition = KafkaPartitioner.partition(forKey: key, partitionCount: count)
-        } else {
-            // Sticky: keep the partition while its batch has room; when the record would
-            // start a new batch there, move on to another partition first (KIP-480).
-            if topic.sticky < 0 || topic.sticky >= count { topic.sticky = Int32.random(in: 0..<count, using: &counters.random) }
-            let sticky = Int(topic.sticky)
-            let hasRoom = topic.partitions[sticky].open.map { fits($0, size, settings) } ?? false
-            if !hasRoom {
-                if topic.partitions[sticky].open != nil {
-                    close(&topic.partitions[sticky])
-                    wake = true
-                }
-                if count > 1 {
-                    var next = Int32.random(in: 0..<(count - 1), using: &counters.random)
-                    if next >= topic.sticky { next += 1 }
-                    topic.sticky = next
-                }
+    /// Sticky partitioning (KIP-480): keep the partition while its batch has room; when
+    /// the record would start a new batch there, move on to another partition first.
+    private static func stickyPartition(_ topic: inout TopicQueue, size: Int, count: Int32, counters: inout Counters,
+                                        settings: Settings, wake: inout Bool) -> Int32 {
+        if topic.sticky < 0 || topic.sticky >= count { topic.sticky = Int32.random(in: 0..<count, using: &counters.random) }
+        let sticky = Int(topic.sticky)
+        let hasRoom = topic.partitions[sticky].open != nil && fits(topic.partitions[sticky], size, settings)
+        if !hasRoom {
+            if topic.partitions[sticky].open != nil {
+                close(&topic.partitions[sticky])
+                wake = true
             }
-            partition = topic.sticky
+            if count > 1 {
+                var next = Int32.random(in: 0..<(count - 1), using: &counters.random)
+                if next >= topic.sticky { next += 1 }
+                topic.sticky = next
+            }
         }
-        appendRecord(record, size: size, timestamp: timestamp, id: id, target: target,
-                     to: &topic.partitions[Int(partition)], partition: partition, counters: &counters, settings: settings, wake: &wake)
-        return wake
+        return topic.sticky
     }
 
-    private static func fits(_ batch: ProducerBatch, _ size: Int, _ settings: Settings) -> Bool {
-        batch.recordCount == 0 || batch.uncompressedSize + size <= settings.batchSize
+    /// Whether a record of `size` bytes fits the open batch (an empty one takes anything).
+    @inline(__always)
+    private static func fits(_ queue: borrowing PartitionQueue, _ size: Int, _ settings: Settings) -> Bool {
+        queue.openCount == 0 || queue.openSize + size <= settings.batchSize
     }
 
-    private static func appendRecord(_ record: borrowing ProducerRecord, size: Int, timestamp: Int64, id: UInt64,
+    private static func appendRecord(key: ByteBuffer?, value: ByteBuffer?, headers: [KafkaHeader], size: Int, timestamp: Int64, id: UInt64,
                                      target: DeliveryTarget?, to queue: inout PartitionQueue, partition: Int32,
                                      counters: inout Counters, settings: Settings, wake: inout Bool) {
-        if queue.open != nil, !fits(queue.open!, size, settings) {
+        if queue.open != nil, !fits(queue, size, settings) {
             close(&queue)
             wake = true
         }
@@ -352,30 +354,35 @@ struct RecordAccumulator {
             let serial = counters.nextSerial
             counters.nextSerial += 1
             counters.incomplete.insert(serial)
-            let capacity = max(min(settings.batchSize, 1 << 20), size + 64)
+            // Start small and let the buffer grow: with large batch sizes and many partitions,
+            // reserving batchSize per batch would hold far more memory than bufferMemory counts.
+            let capacity = max(min(settings.batchSize, 64 << 10), size + 64)
             queue.open = ProducerBatch(serial: serial, partition: partition,
                                        writer: ProducerBatchWriter(baseTimestamp: timestamp, capacity: capacity), createdAt: settings.clock())
             // A new batch starts a linger timer the sender must know about.
             wake = true
         }
-        let index = queue.open!.recordCount
-        queue.open!.writer!.append(key: record.key, value: record.value, timestamp: timestamp, headers: record.headers)
+        let index = queue.openCount
+        queue.open!.writer!.append(key: key, value: value, timestamp: timestamp, headers: headers)
         queue.open!.recordCount += 1
         queue.open!.reservedBytes += size
+        queue.openCount += 1
+        queue.openSize = queue.open!.writer!.size
         if let target {
             queue.open!.deliveries.append(PendingDelivery(index: index, timestamp: timestamp, target: target))
         } else if settings.deliveryReports {
             queue.open!.deliveries.append(PendingDelivery(index: index, timestamp: timestamp, target: .report(id)))
         }
-        if queue.open!.uncompressedSize >= settings.batchSize {
+        if queue.openSize >= settings.batchSize {
             close(&queue)
             wake = true
         }
     }
 
     private static func close(_ queue: inout PartitionQueue) {
-        guard let batch = queue.open else { return }
-        queue.open = nil
+        guard let batch = queue.open.take() else { return }
+        queue.openSize = 0
+        queue.openCount = 0
         queue.ready.append(batch)
     }
 
