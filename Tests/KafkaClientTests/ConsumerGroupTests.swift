@@ -208,4 +208,36 @@ final class ConsumerGroupTests: XCTestCase {
         }
         await broker.stop()
     }
+
+    /// One member closes (LeaveGroup): the other is told its partitions are revoked, gets
+    /// all of them, and continues from the leaver's auto-committed positions.
+    func testMemberLeavingHandsItsPartitionsOver() async throws {
+        let broker = try await TestBroker()
+        try await broker.createTopic("handover", partitions: 4)
+        try await produce(broker, topic: "handover", count: 400)
+        let events = NIOLockedValueBox<[String]>([])
+        let a = try KafkaConsumer(configuration: groupConfig(broker, "handover"))
+        try a.subscribe(topics: ["handover"])
+        let b = try KafkaConsumer(configuration: groupConfig(broker, "handover"))
+        try b.subscribe(topics: ["handover"], listener: .init(
+            onPartitionsRevoked: { tps in events.withLockedValue { $0.append("revoked \(tps.count)") } },
+            onPartitionsAssigned: { tps in events.withLockedValue { $0.append("assigned \(tps.count)") } }))
+        let runA = Task { try await a.run() }
+        let runB = Task { try await b.run() }
+        try await eventually("both members have two partitions") { a.assignment.count == 2 && b.assignment.count == 2 }
+        let fromA = try await collect(a, count: 200)
+        XCTAssertTrue(fromA.allSatisfy { a.assignment.contains($0.topicPartition) })
+        await a.close()
+        try await runA.value
+        let fromB = try await collect(b, count: 200, seconds: 30)
+        XCTAssertEqual(b.assignment.count, 4)
+        let all = Set((fromA + fromB).compactMap(\.valueString))
+        XCTAssertEqual(all, Set((0..<400).map { "v\($0)" }), "nothing lost across the handover")
+        XCTAssertEqual(fromA.count + fromB.count, 400, "a's positions were committed on close: nothing read twice")
+        let log = events.withLockedValue { $0 }
+        XCTAssertTrue(log.contains("assigned 2") && log.contains("revoked 2") && log.last == "assigned 4", "\(log)")
+        await b.close()
+        try await runB.value
+        await broker.stop()
+    }
 }

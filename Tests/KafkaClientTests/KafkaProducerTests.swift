@@ -160,4 +160,31 @@ final class KafkaProducerDeliveryTests: XCTestCase {
         }
         await broker.stop()
     }
+
+    /// A topic that does not exist yet: send waits for its metadata (the broker creates it
+    /// on the metadata request); without auto-creation it fails after maxBlockMs.
+    func testSendWaitsForNewTopicsAndTimesOutWithoutThem() async throws {
+        let broker = try await TestBroker()
+        let config = KafkaProducer.Configuration(bootstrapServers: broker.bootstrap)
+        let metadata = try await withProducer(config) { try await $0.send(topic: "created-on-demand", value: "x") }
+        XCTAssertEqual(metadata.offset, 0)
+        await broker.stop()
+
+        let strict = try await TestBroker { $0.autoCreateTopics = false }
+        var short = KafkaProducer.Configuration(bootstrapServers: strict.bootstrap)
+        short.maxBlockMs = 500
+        let producer = try KafkaProducer(configuration: short)
+        let runner = Task { try await producer.run() }
+        let start = ContinuousClock.now
+        do {
+            _ = try await producer.send(topic: "missing", value: "x")
+            XCTFail("the topic does not exist")
+        } catch let error as KafkaClientError {
+            XCTAssertEqual(error.code, .metadataTimedOut)
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5))
+        await producer.close()
+        try await runner.value
+        await strict.stop()
+    }
 }
