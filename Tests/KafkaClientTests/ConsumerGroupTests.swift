@@ -240,4 +240,33 @@ final class ConsumerGroupTests: XCTestCase {
         try await runB.value
         await broker.stop()
     }
+
+    func testPollReturnsAtMostMaxPollRecords() async throws {
+        let broker = try await TestBroker()
+        try await broker.createTopic("poll", partitions: 1)
+        try await produce(broker, topic: "poll", count: 1200)
+        var config = groupConfig(broker, "pollers")
+        config.maxPollRecords = 500
+        config.enableAutoCommit = false
+        let consumer = try KafkaConsumer(configuration: config)
+        try consumer.subscribe(topics: ["poll"])
+        try await withConsumer(consumer) { c in
+            var got: [ConsumerRecord] = []
+            while got.count < 1200 {
+                let batch = try await c.poll(timeout: .seconds(10))
+                XCTAssertFalse(batch.isEmpty)
+                XCTAssertLessThanOrEqual(batch.count, 500)
+                got += batch
+            }
+            XCTAssertEqual(got.map(\.offset), Array(0..<1200))
+            let none = try await c.poll(timeout: .milliseconds(200))
+            XCTAssertEqual(none, [], "nothing more within the timeout")
+            try await c.commit()
+        }
+        let admin = try broker.admin()
+        let committed = try await admin.committedOffsets("pollers")
+        XCTAssertEqual(committed[TopicPartition(topic: "poll", partition: 0)], 1200)
+        await admin.cluster.close()
+        await broker.stop()
+    }
 }

@@ -350,6 +350,28 @@ struct ConsumerState {
         }
     }
 
+    /// Up to `max` records, and why it stopped early when it returned none: what `poll`
+    /// returns. An error met after some records waits for the next call.
+    mutating func nextRecords(max: Int, wakeFetcher: inout Bool) -> ([ConsumerRecord], NextRecord?) {
+        var out: [ConsumerRecord] = []
+        while out.count < max {
+            switch nextRecord(wakeFetcher: &wakeFetcher) {
+            case .record(let r):
+                if out.isEmpty { out.reserveCapacity(Swift.min(max, 1024)) }
+                out.append(r)
+            case .failed(let error):
+                if out.isEmpty { return (out, .failed(error)) }
+                if fatal == nil { errors.insert(error, at: 0) }
+                return (out, nil)
+            case .finished:
+                return (out, out.isEmpty ? .finished : nil)
+            case .wait:
+                return (out, out.isEmpty ? .wait : nil)
+            }
+        }
+        return (out, nil)
+    }
+
     /// Queues the record sequence's wait; false when there is something to return now.
     mutating func waitForRecords(_ continuation: CheckedContinuation<Void, Never>) -> Bool {
         guard lifecycle == .running, fatal == nil, errors.isEmpty, cursor == nil, buffer.isEmpty else { return false }

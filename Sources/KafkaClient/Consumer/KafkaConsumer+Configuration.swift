@@ -48,6 +48,9 @@ extension KafkaConsumer {
         /// `max.poll.interval.ms`, sent as the rebalance timeout: how long the group waits
         /// for members to rejoin. Default 300000.
         public var maxPollIntervalMs = 300_000
+        /// `max.poll.records`: the most records one `poll(timeout:)` returns. Default 500.
+        /// (`records` hands them out one at a time and does not use it.)
+        public var maxPollRecords = 500
         /// `fetch.min.bytes`: the broker answers a fetch once this much data is ready.
         /// Default 1.
         public var fetchMinBytes = 1
@@ -91,6 +94,7 @@ extension KafkaConsumer {
             try check(groupId.map { !$0.isEmpty } ?? true, "groupId must not be empty (use nil for no group)")
             try check(heartbeatIntervalMs > 0 && heartbeatIntervalMs < sessionTimeoutMs, "heartbeatIntervalMs must be positive and below sessionTimeoutMs")
             try check(autoCommitIntervalMs > 0, "autoCommitIntervalMs must be positive")
+            try check(maxPollRecords > 0, "maxPollRecords must be positive")
             try check(fetchMaxWaitMs >= 0 && fetchMinBytes >= 0, "fetchMaxWaitMs and fetchMinBytes must not be negative")
             try check(fetchMaxBytes > 0 && maxPartitionFetchBytes > 0, "fetchMaxBytes and maxPartitionFetchBytes must be positive")
             try check(!partitionAssignmentStrategy.isEmpty, "partitionAssignmentStrategy is empty")

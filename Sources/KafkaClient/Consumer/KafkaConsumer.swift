@@ -3,6 +3,7 @@ import KafkaProtocol
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// Reads records from a Kafka cluster, as a member of a consumer group (`subscribe`) or
@@ -115,6 +116,50 @@ public final class KafkaConsumer: Service, Sendable {
     ///
     /// Read it from one task: two readers would each get some of the records.
     public var records: KafkaConsumerRecords { KafkaConsumerRecords(consumer: self) }
+
+    /// Up to `maxPollRecords` records, as Java's `poll`: what is buffered now, or the
+    /// first records fetched within `timeout`; empty when none came or the consumer closed.
+    ///
+    /// The whole batch counts as returned at once (commit() and auto-commit see all of
+    /// it as processed). Use either this or `records`, not both at the same time.
+    nonisolated(nonsending) public func poll(timeout: Duration = .seconds(1)) async throws -> [ConsumerRecord] {
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        while true {
+            var wakeFetcher = false
+            let (records, stop) = state.withLockedValue { $0.nextRecords(max: configuration.maxPollRecords, wakeFetcher: &wakeFetcher) }
+            if wakeFetcher { fetcherBell.ring() }
+            if !records.isEmpty { return records }
+            switch stop {
+            case .failed(let error): throw error
+            case .finished: return []
+            default: break
+            }
+            guard NIODeadline.now() < deadline, !Task.isCancelled else { return [] }
+            await waitForRecords(until: deadline)
+        }
+    }
+
+    /// Waits until records may be there, `deadline` passes, or the task is cancelled.
+    private func waitForRecords(until deadline: NIODeadline?) async {
+        let timer = deadline.map { d in
+            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(deadline: d) { [self] in wakeRecordWaiters() }
+        }
+        defer { timer?.cancel() }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let waiting = state.withLockedValue { $0.waitForRecords(c) }
+                if !waiting { c.resume() }
+            }
+        } onCancel: {
+            wakeRecordWaiters()
+        }
+    }
+
+    private func wakeRecordWaiters() {
+        var wake: [CheckedContinuation<Void, Never>] = []
+        state.withLockedValue { $0.cancelRecordWaiters(into: &wake) }
+        for w in wake { w.resume() }
+    }
 
     // MARK: seeking
 
@@ -271,16 +316,7 @@ public final class KafkaConsumer: Service, Sendable {
             case .failed(let error): throw error
             case .wait:
                 if Task.isCancelled { return nil }
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                        let waiting = state.withLockedValue { $0.waitForRecords(c) }
-                        if !waiting { c.resume() }
-                    }
-                } onCancel: {
-                    var wake: [CheckedContinuation<Void, Never>] = []
-                    state.withLockedValue { $0.cancelRecordWaiters(into: &wake) }
-                    for w in wake { w.resume() }
-                }
+                await waitForRecords(until: nil)
             }
         }
     }
@@ -416,7 +452,7 @@ public final class KafkaConsumer: Service, Sendable {
             }
             results = plan.entries.map { e in
                 guard let data = byPartition[e.partition] else { return .empty(highWatermark: -1) }
-                return prepare(data, e)
+                return Self.prepare(data, e, isolationLevel: configuration.isolationLevel, checkCRCs: configuration.checkCRCs)
             }
         } catch {
             logger.debug("fetch failed", metadata: [LogKey.node: "\(plan.node)", LogKey.error: "\(error)"])
@@ -430,14 +466,15 @@ public final class KafkaConsumer: Service, Sendable {
     /// Turns a partition's fetched bytes into batches the record cursor can read:
     /// checked, decompressed, without control batches and (read_committed) without
     /// aborted transactions. Runs in the fetch task, off the reader's path.
-    private func prepare(_ data: FetchResponse.PartitionData, _ entry: FetchPlan.Entry) -> PartitionFetchResult {
+    static func prepare(_ data: FetchResponse.PartitionData, _ entry: FetchPlan.Entry, isolationLevel: IsolationLevel,
+                        checkCRCs: Bool) -> PartitionFetchResult {
         if data.errorCode != 0 { return .error(KafkaErrorCode(rawValue: data.errorCode)) }
         guard let bytes = data.records, bytes.readableBytes > 0 else { return .empty(highWatermark: data.highWatermark) }
-        let readCommitted = configuration.isolationLevel == .readCommitted
+        let readCommitted = isolationLevel == .readCommitted
         let aborted = (data.abortedTransactions ?? []).sorted { $0.firstOffset < $1.firstOffset }
         var nextAborted = 0
         var abortedProducers = Set<Int64>()
-        var reader = RecordBatchReader(bytes, verifyCRC: configuration.checkCRCs)
+        var reader = RecordBatchReader(bytes, verifyCRC: checkCRCs)
         var batches: [PreparedBatch] = []
         var nextOffset = entry.offset
         var failure: KafkaClientError?
