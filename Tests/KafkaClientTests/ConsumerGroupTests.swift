@@ -269,4 +269,64 @@ final class ConsumerGroupTests: XCTestCase {
         await admin.cluster.close()
         await broker.stop()
     }
+
+    /// Cooperative-sticky: members joining one by one never take a partition another
+    /// still owns, incumbents keep reading what they keep, and the group ends balanced.
+    func testCooperativeStickyRebalancesIncrementally() async throws {
+        let broker = try await TestBroker()
+        try await broker.createTopic("coop", partitions: 6)
+        let owners = NIOLockedValueBox<[TopicPartition: Int]>([:])
+        let violations = NIOLockedValueBox<[String]>([])
+        let revokedCounts = NIOLockedValueBox<[Int: [Int]]>([:])
+        func listener(_ i: Int) -> KafkaConsumer.RebalanceListener {
+            .init(onPartitionsRevoked: { tps in
+                revokedCounts.withLockedValue { $0[i, default: []].append(tps.count) }
+                owners.withLockedValue { o in for tp in tps where o[tp] == i { o[tp] = nil } }
+            }, onPartitionsAssigned: { tps in
+                owners.withLockedValue { o in
+                    for tp in tps {
+                        if let other = o[tp], other != i { violations.withLockedValue { $0.append("\(tp.partition) to \(i) while \(other) owns it") } }
+                        o[tp] = i
+                    }
+                }
+            })
+        }
+        var config = groupConfig(broker, "coop")
+        config.partitionAssignmentStrategy = [.cooperativeSticky]
+        var consumers: [KafkaConsumer] = []
+        var runners: [Task<Void, any Error>] = []
+        for i in 0..<3 {
+            let c = try KafkaConsumer(configuration: config)
+            try c.subscribe(topics: ["coop"], listener: listener(i))
+            consumers.append(c)
+            runners.append(Task { try await c.run() })
+            let expected = 6 / (i + 1)
+            let members = consumers
+            try await eventually("\(i + 1) members hold \(expected) partitions each") {
+                members.allSatisfy { $0.assignment.count == expected }
+            }
+        }
+        XCTAssertEqual(violations.withLockedValue { $0 }, [])
+        XCTAssertEqual(Set(consumers.flatMap(\.assignment)).count, 6)
+        // The first member never gave up everything: it revoked 3, then 1.
+        XCTAssertEqual(revokedCounts.withLockedValue { $0[0] }, [3, 1])
+        try await produce(broker, topic: "coop", count: 300)
+        let received = NIOLockedValueBox<[ConsumerRecord]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in consumers {
+                group.addTask {
+                    for try await r in c.records {
+                        if received.withLockedValue({ $0.append(r); return $0.count }) >= 300 { break }
+                    }
+                }
+            }
+            try await eventually("300 records are read") { received.withLockedValue { $0.count } >= 300 }
+            for c in consumers { await c.close() }
+            try await group.waitForAll()
+        }
+        for r in runners { try await r.value }
+        XCTAssertEqual(received.withLockedValue { $0.count }, 300)
+        XCTAssertEqual(Set(received.withLockedValue { $0 }.compactMap(\.valueString)).count, 300)
+        await broker.stop()
+    }
 }

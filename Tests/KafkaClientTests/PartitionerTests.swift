@@ -44,6 +44,36 @@ final class PartitionerTests: XCTestCase {
         XCTAssertEqual(names(r2["a"]), ["t2-2"])
     }
 
+    func testCooperativeStickyKeepsOwnedPartitionsAndWithholdsMovesForOneRound() {
+        let t = { (p: Int32) in TopicPartition(topic: "t", partition: p) }
+        let counts: [String: Int32] = ["t": 6]
+        // A owns everything; B joins. Round 1: A keeps a balanced half, B gets nothing yet
+        // (the other half is still A's). Round 2, after A revoked: B gets that half.
+        var a = MemberSubscription(memberId: "a", groupInstanceId: nil, topics: ["t"], owned: (0..<6).map(t), generation: 1)
+        var b = MemberSubscription(memberId: "b", groupInstanceId: nil, topics: ["t"], owned: [], generation: -1)
+        let round1 = PartitionAssignor.assign(.cooperativeSticky, members: [a, b], partitionCounts: counts)
+        XCTAssertEqual(round1["a"]?.count, 3)
+        XCTAssertEqual(round1["b"], [])
+        a.owned = round1["a"]!
+        let round2 = PartitionAssignor.assign(.cooperativeSticky, members: [a, b], partitionCounts: counts)
+        XCTAssertEqual(round2["a"], round1["a"], "sticky: a keeps its partitions")
+        XCTAssertEqual(Set(round2["b"]!), Set((0..<6).map(t)).subtracting(round1["a"]!))
+        // C joins a balanced pair: each gives one up, C gets them in the next round.
+        b.owned = round2["b"]!
+        let c = MemberSubscription(memberId: "c", groupInstanceId: nil, topics: ["t"])
+        let round3 = PartitionAssignor.assign(.cooperativeSticky, members: [a, b, c], partitionCounts: counts)
+        XCTAssertEqual(round3["a"]!.count, 2)
+        XCTAssertEqual(round3["b"]!.count, 2)
+        XCTAssertTrue(Set(round3["a"]!).isSubset(of: Set(a.owned)) && Set(round3["b"]!).isSubset(of: Set(b.owned)))
+        XCTAssertEqual(round3["c"], [])
+        // Conflicting claims: the newer generation keeps the partition.
+        let stale = MemberSubscription(memberId: "x", groupInstanceId: nil, topics: ["t"], owned: [t(0)], generation: 1)
+        let fresh = MemberSubscription(memberId: "y", groupInstanceId: nil, topics: ["t"], owned: [t(0)], generation: 2)
+        let sticky = PartitionAssignor.stickyAssignment(members: [stale, fresh], partitionCounts: counts)
+        XCTAssertTrue(sticky["y"]!.contains(t(0)))
+        XCTAssertEqual(sticky["x"]!.count, 3)
+    }
+
     /// The Swift producer puts keyed records on the same partitions as librdkafka with
     /// `partitioner=murmur2_random` (the Java default), checked by producing with
     /// confluent-kafka to the same broker and comparing its delivery reports.

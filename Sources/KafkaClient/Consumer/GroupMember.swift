@@ -13,6 +13,8 @@ actor GroupMember {
     struct Assignment: Sendable {
         var generationId: Int32
         var partitions: [TopicPartition]
+        /// The assignor the group chose; decides between the eager and incremental protocols.
+        var strategy: PartitionAssignmentStrategy?
     }
 
     /// Why the member must (re)join.
@@ -85,10 +87,14 @@ actor GroupMember {
     /// Joins the group and returns this member's assignment; leads the assignment when the
     /// coordinator picks this member. Throws `KafkaClientError` for errors to back off
     /// from (retriable ones) or give up on.
-    func join(topics: Set<String>) async throws -> Assignment {
+    func join(topics: Set<String>, owned: [TopicPartition]) async throws -> Assignment {
         while true {
             let c = try await coordinatorConnection()
-            let subscription = try ConsumerProtocolSubscription(topics: topics.sorted(), generationId: generationId).encoded()
+            let byTopic = Dictionary(grouping: owned, by: \.topic)
+            let subscription = try ConsumerProtocolSubscription(
+                topics: topics.sorted(),
+                ownedPartitions: byTopic.keys.sorted().map { .init(topic: $0, partitions: byTopic[$0]!.map(\.partition).sorted()) },
+                generationId: generationId).encoded()
             let request = JoinGroupRequest(
                 groupId: groupId, sessionTimeoutMs: Int32(configuration.sessionTimeoutMs),
                 rebalanceTimeoutMs: Int32(configuration.maxPollIntervalMs), memberId: memberId,
@@ -146,7 +152,8 @@ actor GroupMember {
             switch syncCode {
             case .none:
                 let partitions = try ConsumerProtocolAssignment.decodePartitions(syncResponse.assignment)
-                return Assignment(generationId: generationId, partitions: partitions)
+                return Assignment(generationId: generationId, partitions: partitions,
+                                  strategy: (syncResponse.protocolName ?? response.protocolName).flatMap(PartitionAssignmentStrategy.init(protocolName:)))
             case .rebalanceInProgress:
                 continue
             case .unknownMemberId:
@@ -172,8 +179,10 @@ actor GroupMember {
             throw KafkaClientError(.groupFailed, "the group chose assignor '\(response.protocolName ?? "")', which this client does not have")
         }
         let members = try response.members.map { m in
-            MemberSubscription(memberId: m.memberId, groupInstanceId: m.groupInstanceId,
-                               topics: try ConsumerProtocolSubscription.decode(m.metadata).topics)
+            let subscription = try ConsumerProtocolSubscription.decode(m.metadata)
+            return MemberSubscription(memberId: m.memberId, groupInstanceId: m.groupInstanceId, topics: subscription.topics,
+                                      owned: subscription.ownedPartitions.flatMap { t in t.partitions.map { TopicPartition(topic: t.topic, partition: $0) } },
+                                      generation: subscription.generationId)
         }
         let topics = Set(members.flatMap(\.topics)).sorted()
         var counts: [String: Int32] = [:]

@@ -63,11 +63,11 @@ extension KafkaConsumer {
         public var maxPartitionFetchBytes = 1_048_576
         /// `isolation.level`. Default `.readUncommitted`.
         public var isolationLevel: IsolationLevel = .readUncommitted
-        /// `partition.assignment.strategy`, in order of preference; the group uses the
-        /// first one every member supports. Default `[.range, .roundRobin]`: Java's
-        /// default lists the cooperative-sticky assignor second, which this client does
-        /// not implement yet (see `PartitionAssignmentStrategy`).
-        public var partitionAssignmentStrategy: [PartitionAssignmentStrategy] = [.range, .roundRobin]
+        /// `partition.assignment.strategy`, in order of preference; the group uses one
+        /// every member supports. Default `[.range, .cooperativeSticky]`, as Java's: groups
+        /// use range until every member also lists cooperative-sticky and the range entry
+        /// is dropped, the upgrade path KIP-429 describes.
+        public var partitionAssignmentStrategy: [PartitionAssignmentStrategy] = [.range, .cooperativeSticky]
         /// `request.timeout.ms`. Default 30000.
         public var requestTimeoutMs = 30_000
         /// `retry.backoff.ms`: the pause after a failed request. Default 100.

@@ -531,6 +531,8 @@ public final class KafkaConsumer: Service, Sendable {
         var joinedVersion = -1
         var assigned: [TopicPartition] = []
         var needsJoin = true
+        // Whether the current generation uses the incremental (cooperative) protocol.
+        var cooperative = false
         var nextHeartbeat = NIODeadline.now()
         let interval = TimeAmount.ms(configuration.heartbeatIntervalMs)
         let backoff = TimeAmount.ms(configuration.retryBackoffMs)
@@ -551,20 +553,38 @@ public final class KafkaConsumer: Service, Sendable {
                 continue
             }
             if needsJoin || version != joinedVersion {
-                // The eager protocol: give up the whole assignment, then rejoin.
                 if !assigned.isEmpty {
-                    await revoke(assigned, listener: listener, member: member)
-                    assigned = []
+                    if cooperative {
+                        // Incremental: keep reading through the rebalance; give up only
+                        // the topics no longer subscribed.
+                        let dropped = assigned.filter { !topics.contains($0.topic) }
+                        if !dropped.isEmpty {
+                            await revoke(dropped, keeping: assigned.filter { topics.contains($0.topic) }, listener: listener, member: member)
+                            assigned = assigned.filter { topics.contains($0.topic) }
+                        }
+                    } else {
+                        // Eager: give up the whole assignment, then rejoin.
+                        await revoke(assigned, listener: listener, member: member)
+                        assigned = []
+                    }
                 }
                 do {
-                    let assignment = try await member.join(topics: topics)
+                    let assignment = try await member.join(topics: topics, owned: assigned)
                     joinedVersion = version
                     needsJoin = false
+                    cooperative = assignment.strategy?.isCooperative ?? false
+                    let new = Set(assignment.partitions)
+                    let revoked = assigned.filter { !new.contains($0) }
+                    let added = assignment.partitions.filter { !Set(assigned).contains($0) }
+                    if !revoked.isEmpty {
+                        // Only cooperative groups get here: eager members own nothing when they join.
+                        await revoke(revoked, keeping: assigned.filter { new.contains($0) }, listener: listener, member: member)
+                    }
                     assigned = assignment.partitions
                     var wake: [CheckedContinuation<Void, Never>] = []
                     let current = state.withLockedValue { s -> Bool in
                         guard s.lifecycle == .running, s.subscriptionVersion == version else { return false }
-                        s.setAssignment(Set(assignment.partitions), into: &wake)
+                        s.setAssignment(new, into: &wake)
                         return true
                     }
                     for w in wake { w.resume() }
@@ -572,9 +592,15 @@ public final class KafkaConsumer: Service, Sendable {
                     logger.info("partitions assigned", metadata: [
                         LogKey.generation: "\(assignment.generationId)",
                         "kafka.partitions": "\(assignment.partitions.sorted().map { "\($0.topic)-\($0.partition)" }.joined(separator: ","))",
+                        "kafka.protocol": "\(assignment.strategy?.protocolName ?? "?")",
                     ])
-                    if current { await listener.onPartitionsAssigned(assignment.partitions) }
+                    if current { await listener.onPartitionsAssigned(cooperative ? added : assignment.partitions) }
                     nextHeartbeat = .now() + interval
+                    if !revoked.isEmpty {
+                        // What this member gave up goes to others in the next round: rejoin now.
+                        needsJoin = true
+                        continue
+                    }
                 } catch let error as KafkaClientError where error.isRetriable {
                     logger.debug("join failed, retrying", metadata: [LogKey.error: "\(error)"])
                     await membershipBell.wait(until: .now() + backoff)
@@ -623,11 +649,14 @@ public final class KafkaConsumer: Service, Sendable {
         await member.leave()
     }
 
-    /// Gives up the assignment before a rejoin: commits (with auto-commit), tells the
-    /// listener, stops fetching.
-    private func revoke(_ partitions: [TopicPartition], listener: RebalanceListener, member: GroupMember) async {
+    /// Gives up `partitions` (all of them before an eager rejoin, some in the incremental
+    /// protocol): commits their positions (with auto-commit), tells the listener, stops
+    /// fetching them; `keeping` stays assigned.
+    private func revoke(_ partitions: [TopicPartition], keeping: [TopicPartition] = [], listener: RebalanceListener,
+                        member: GroupMember) async {
         if configuration.enableAutoCommit, await member.isStable {
-            let offsets = state.withLockedValue { $0.uncommittedPositions() }
+            let revoked = Set(partitions)
+            let offsets = state.withLockedValue { $0.uncommittedPositions() }.filter { revoked.contains($0.key) }
             do {
                 try await commit(offsets)
             } catch {
@@ -636,7 +665,7 @@ public final class KafkaConsumer: Service, Sendable {
         }
         await listener.onPartitionsRevoked(partitions)
         var wake: [CheckedContinuation<Void, Never>] = []
-        state.withLockedValue { $0.setAssignment([], into: &wake) }
+        state.withLockedValue { $0.setAssignment(Set(keeping), into: &wake) }
         for w in wake { w.resume() }
     }
 
