@@ -34,6 +34,7 @@ public final class KafkaProducer: Service, Sendable {
     private let logger: Logger
     private let state: NIOLockedValueBox<RecordAccumulator>
     private let doorbell = Doorbell()
+    private let started = NIOLockedValueBox(false)
     private let reports: AsyncStream<DeliveryReport>
     private let reportsContinuation: AsyncStream<DeliveryReport>.Continuation
 
@@ -214,6 +215,11 @@ public final class KafkaProducer: Service, Sendable {
     /// Sends batches until `close()` or graceful shutdown, then delivers what is queued
     /// and returns. Cancellation stops at once and fails the records still queued.
     public func run() async throws {
+        let first = started.withLockedValue { s -> Bool in
+            defer { s = true }
+            return !s
+        }
+        guard first else { throw KafkaClientError(.invalidArgument, "run() was already called") }
         try await withGracefulShutdownHandler {
             try await self.runSender()
         } onGracefulShutdown: {
