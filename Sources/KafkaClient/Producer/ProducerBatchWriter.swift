@@ -102,8 +102,8 @@ struct ProducerBatchWriter {
     // MARK: varints (zigzag, LEB128), written straight into the buffer's memory
 
     @inline(__always)
-    private static func putVarint(_ value: Int32, _ out: UnsafeMutableRawBufferPointer, _ at: Int) -> Int {
-        var v = UInt32(bitPattern: (value << 1) ^ (value >> 31))
+    private static func putLEB128<T: FixedWidthInteger & UnsignedInteger>(_ value: T, _ out: UnsafeMutableRawBufferPointer, _ at: Int) -> Int {
+        var v = value
         var i = at
         while v >= 0x80 {
             out[i] = UInt8(truncatingIfNeeded: v) | 0x80
@@ -115,16 +115,13 @@ struct ProducerBatchWriter {
     }
 
     @inline(__always)
+    private static func putVarint(_ value: Int32, _ out: UnsafeMutableRawBufferPointer, _ at: Int) -> Int {
+        putLEB128(UInt32(bitPattern: (value << 1) ^ (value >> 31)), out, at)
+    }
+
+    @inline(__always)
     private static func putVarlong(_ value: Int64, _ out: UnsafeMutableRawBufferPointer, _ at: Int) -> Int {
-        var v = UInt64(bitPattern: (value << 1) ^ (value >> 63))
-        var i = at
-        while v >= 0x80 {
-            out[i] = UInt8(truncatingIfNeeded: v) | 0x80
-            v >>= 7
-            i += 1
-        }
-        out[i] = UInt8(truncatingIfNeeded: v)
-        return i + 1
+        putLEB128(UInt64(bitPattern: (value << 1) ^ (value >> 63)), out, at)
     }
 
     @inline(__always)
