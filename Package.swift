@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "KafkaCompression", targets: ["KafkaCompression"]),
         .library(name: "ObjectStore", targets: ["ObjectStore"]),
+        .library(name: "Lake", targets: ["Lake"]),
+        .library(name: "Streams", targets: ["Streams"]),
         .executable(name: "tributary", targets: ["tributary"]),
         .executable(name: "kafka-codegen", targets: ["kafka-codegen"]),
     ],
@@ -83,11 +85,32 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Lake export: topics to Parquet/CSV/JSONL tables in an ObjectStore, exactly once.
+        .target(
+            name: "Lake",
+            dependencies: [
+                "KafkaClient", "KafkaProtocol", "KafkaCompression", "ObjectStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The stream layer: sources, windows, aggregations and exactly-once sinks over KafkaClient.
+        .target(
+            name: "Streams",
+            dependencies: [
+                "KafkaClient", "KafkaProtocol", "ObjectStore", "Lake",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "tributary",
             dependencies: [
                 "Broker",
                 "KafkaClient",
+                "ObjectStore",
+                "Lake",
+                "Streams",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -147,6 +170,22 @@ let package = Package(
                 "KafkaClient", "Broker", "KafkaProtocol", "KafkaCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "LakeTests",
+            dependencies: [
+                "Lake", "KafkaClient", "Broker", "KafkaProtocol", "ObjectStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "StreamsTests",
+            dependencies: [
+                "Streams", "KafkaClient", "Broker", "KafkaProtocol", "ObjectStore",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
