@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "KafkaCompression", targets: ["KafkaCompression"]),
         .library(name: "ObjectStore", targets: ["ObjectStore"]),
+        .library(name: "Tiering", targets: ["Tiering"]),
         .library(name: "Lake", targets: ["Lake"]),
         .library(name: "Streams", targets: ["Streams"]),
         .executable(name: "tributary", targets: ["tributary"]),
@@ -44,11 +45,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Tiered storage: segment upload, manifests and remote reads over an ObjectStore.
+        .target(
+            name: "Tiering",
+            dependencies: [
+                "KafkaProtocol", "KafkaCompression", "LogStore", "ObjectStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Broker",
             dependencies: [
                 "KafkaProtocol",
                 "LogStore",
+                "ObjectStore",
+                "Tiering",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -38,6 +38,15 @@ public struct BrokerConfiguration: Sendable {
     public var checkpointIntervalMs: Int64 = 60_000
     /// Defaults for every topic (the `log.*` broker settings).
     public var logDefaults = LogConfig()
+    /// `remote.storage.url`: where tiered segments go (`file:///path` or `s3://bucket/prefix`).
+    /// nil: no tiering. Topics tier when `remote.storage.enable` is true for them (the
+    /// broker default `remote.log.storage.system.enable` sets it for all).
+    public var remoteStorageURL: String?
+    /// `remote.cache.bytes`: memory for segment chunks read back from the store. Default 256 MiB.
+    public var remoteCacheBytes: Int = 256 << 20
+    /// `remote.log.manager.task.interval.ms`: how often closed segments are uploaded and
+    /// retention applied in the store. Default 30 s, as Kafka.
+    public var remoteTaskIntervalMs: Int64 = 30_000
     /// Consumer group coordinator settings (`group.*`, `offsets.*`).
     public var groups = GroupCoordinator.Configuration()
 

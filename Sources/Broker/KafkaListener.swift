@@ -14,6 +14,9 @@ public final class KafkaListener: Service, @unchecked Sendable {
     let eventLoopGroup: MultiThreadedEventLoopGroup
     let logger: Logger
     var makeHandler: (@Sendable (Int) -> RequestHandler)!
+    /// Runs before the port is bound (tiered-storage restore), so no client sees a
+    /// partition before it is ready.
+    var beforeBind: (@Sendable () async throws -> Void)?
     private let bound: EventLoopPromise<Int>
     /// Requests of one connection that may be in flight at once (read but not answered).
     static let maximumInFlightRequests = 128
@@ -34,6 +37,7 @@ public final class KafkaListener: Service, @unchecked Sendable {
         let maxFrame = configuration.socketRequestMaxBytes
         let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
         do {
+            if let beforeBind { try await beforeBind() }
             server = try await ServerBootstrap(group: eventLoopGroup)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -13,6 +13,7 @@ public final class RequestHandler: Sendable {
     let notifier: AppendNotifier
     let producerIds: ProducerIdManager
     let groups: GroupCoordinator
+    let tiering: TieringService?
     let threadPool: NIOThreadPool
     let logger: Logger
     /// The port clients should be told about (the real one when bound to port 0).
@@ -51,7 +52,9 @@ public final class RequestHandler: Sendable {
     ]
 
     init(configuration: BrokerConfiguration, topics: TopicManager, notifier: AppendNotifier,
-         producerIds: ProducerIdManager, groups: GroupCoordinator, threadPool: NIOThreadPool, advertisedPort: Int, logger: Logger) {
+         producerIds: ProducerIdManager, groups: GroupCoordinator, tiering: TieringService?, threadPool: NIOThreadPool,
+         advertisedPort: Int, logger: Logger) {
+        self.tiering = tiering
         self.configuration = configuration
         self.topics = topics
         self.notifier = notifier
@@ -113,7 +116,8 @@ public final class RequestHandler: Sendable {
                     var i = 0
                     for t in r.responses.indices {
                         for p in r.responses[t].partitions.indices {
-                            r.responses[t].partitions[p].records = records[i]
+                            // nil: no file slice; the records already set (from tiered storage) stay.
+                            if let marker = records[i] { r.responses[t].partitions[p].records = marker }
                             i += 1
                         }
                     }
@@ -156,7 +160,7 @@ public final class RequestHandler: Sendable {
         case .metadata:
             return try encode(metadata(try MetadataRequest(from: &body, version: version), version: version), version: version, header: header)
         case .listOffsets:
-            return try encode(listOffsets(try ListOffsetsRequest(from: &body, version: version), version: version), version: version, header: header)
+            return try encode(await listOffsets(try ListOffsetsRequest(from: &body, version: version), version: version), version: version, header: header)
         case .createTopics:
             return try encode(createTopics(try CreateTopicsRequest(from: &body, version: version), version: version), version: version, header: header)
         case .deleteTopics:
@@ -248,6 +252,7 @@ extension KafkaErrorCode {
         case .io: self = .kafkaStorageError
         case .outOfOrderSequence: self = .outOfOrderSequenceNumber
         case .invalidProducerEpoch: self = .invalidProducerEpoch
+        case .offsetTiered: self = .offsetMovedToTieredStorage
         }
     }
 }

@@ -46,7 +46,7 @@ public struct ResponseFrame: Sendable {
         var markers: [ByteBuffer?] = []
         for (i, slice) in slices.enumerated() {
             guard slice != nil else {
-                markers.append(ByteBuffer())
+                markers.append(nil)
                 continue
             }
             var m = ByteBuffer()

@@ -113,6 +113,19 @@ public enum ServerProperties {
                 config.groups.offsetsRetentionCheckIntervalMs = try long(key, value, min: 1)
             case "offset.metadata.max.bytes":
                 config.groups.offsetMetadataMaxBytes = Int(try long(key, value, min: 0))
+            case "remote.storage.url":
+                config.remoteStorageURL = value
+            case "remote.log.storage.system.enable":
+                guard value == "true" || value == "false" else { throw ParseError(description: "\(key): expected true or false, got '\(value)'") }
+                config.logDefaults.remoteStorageEnable = value == "true"
+            case "remote.cache.bytes":
+                config.remoteCacheBytes = Int(try long(key, value, min: 1 << 20))
+            case "remote.log.manager.task.interval.ms":
+                config.remoteTaskIntervalMs = try long(key, value, min: 1)
+            case "log.local.retention.ms":
+                config.logDefaults.localRetentionMs = try long(key, value, min: -2)
+            case "log.local.retention.bytes":
+                config.logDefaults.localRetentionBytes = try long(key, value, min: -2)
             case "log.flush.scheduler.interval.ms":
                 config.flushCheckIntervalMs = try long(key, value, min: 1)
             default:

@@ -91,9 +91,12 @@ enum TopicConfigs {
                               allowed: nil, documentation: "Dirty ratio that triggers compaction.",
                               read: { String($0.minCleanableDirtyRatio) }, apply: { $0.minCleanableDirtyRatio = Double($1)! }, fixedDefault: nil),
         long("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", min: 0, "Minimum age before a record may be compacted.", \.minCompactionLagMs),
-        stored("remote.storage.enable", "remote.log.storage.system.enable", .boolean, "false", "Tier closed segments to object storage."),
-        stored("local.retention.ms", "log.local.retention.ms", .long, "-2", min: -2, "Local retention when tiering; -2: same as retention.ms."),
-        stored("local.retention.bytes", "log.local.retention.bytes", .long, "-2", min: -2, "Local retention when tiering; -2: same as retention.bytes."),
+        TopicConfigDefinition(name: "remote.storage.enable", brokerName: "remote.log.storage.system.enable", kind: .boolean, minimum: nil,
+                              allowed: nil, documentation: "Tier closed segments to object storage (the broker's remote.storage.url).",
+                              read: { String($0.remoteStorageEnable) }, apply: { $0.remoteStorageEnable = $1.lowercased() == "true" },
+                              fixedDefault: nil),
+        long("local.retention.ms", "log.local.retention.ms", min: -2, "Local retention when tiering; -2: same as retention.ms.", \.localRetentionMs),
+        long("local.retention.bytes", "log.local.retention.bytes", min: -2, "Local retention when tiering; -2: same as retention.bytes.", \.localRetentionBytes),
     ]
 
     static let byName: [String: TopicConfigDefinition] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
@@ -103,6 +106,11 @@ enum TopicConfigs {
         for (name, value) in configs.sorted(by: { $0.key < $1.key }) {
             guard let def = byName[name] else { return "unknown topic config '\(name)'" }
             if let problem = def.validate(value) { return problem }
+        }
+        // As in Kafka: compaction rewrites segments, which tiered copies cannot follow.
+        if configs["remote.storage.enable"]?.lowercased() == "true",
+           let policy = configs["cleanup.policy"], policy.contains("compact") {
+            return "remote.storage.enable=true cannot be combined with cleanup.policy=\(policy)"
         }
         return nil
     }

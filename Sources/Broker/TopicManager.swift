@@ -3,6 +3,7 @@ import KafkaProtocol
 import Logging
 import LogStore
 import NIOConcurrencyHelpers
+import Tiering
 
 /// A topic as the broker knows it.
 public struct TopicInfo: Sendable {
@@ -41,6 +42,10 @@ public final class TopicManager: @unchecked Sendable {
 
     private let lock = NIOLock()
     private var topics: [String: Topic] = [:]
+    /// Deleted topics whose tiered data the tiering service still has to remove.
+    private var deletedTiered: [TopicInfo] = []
+    /// Topic records already written to the store, so unchanged topics are not rewritten.
+    private var remoteRecords: Set<RemoteTopicMetadata> = []
     private let configuration: BrokerConfiguration
     private let logger: Logger
     private let notifier: AppendNotifier
@@ -147,7 +152,7 @@ public final class TopicManager: @unchecked Sendable {
             throw TopicError(.invalidReplicationFactor,
                              "replication factor \(replicationFactor) is not possible: Tributary is a single-node broker, so the only replication factor is 1")
         }
-        if let problem = TopicConfigs.validate(configs) { throw TopicError(.invalidConfig, problem) }
+        if let problem = validate(configs) { throw TopicError(.invalidConfig, problem) }
         return try lock.withLock {
             if topics[name] != nil { throw TopicError(.topicAlreadyExists, "topic '\(name)' already exists") }
             // Kafka refuses names that collide once '.' and '_' are treated alike (metrics names).
@@ -171,6 +176,7 @@ public final class TopicManager: @unchecked Sendable {
                 throw TopicError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
             }
             try persistLocked()
+            if configuration.remoteStorageURL != nil { deletedTiered.append(t.info) }
             return t.logs
         }
         for log in logs { try log.delete() }
@@ -198,7 +204,7 @@ public final class TopicManager: @unchecked Sendable {
             guard var t = topics[name] else { throw TopicError(.unknownTopicOrPartition, "topic '\(name)' does not exist") }
             var configs = t.info.configs
             try change(&configs)
-            if let problem = TopicConfigs.validate(configs) { throw TopicError(.invalidConfig, problem) }
+            if let problem = validate(configs) { throw TopicError(.invalidConfig, problem) }
             if validateOnly { return }
             t.info.configs = configs
             topics[name] = t
@@ -207,6 +213,40 @@ public final class TopicManager: @unchecked Sendable {
             try persistLocked()
         }
     }
+
+    /// Topic configs valid for this broker: tiering needs a store to tier to.
+    private func validate(_ configs: [String: String]) -> String? {
+        if let problem = TopicConfigs.validate(configs) { return problem }
+        if configs["remote.storage.enable"]?.lowercased() == "true", configuration.remoteStorageURL == nil {
+            return "remote.storage.enable=true needs the broker's remote.storage.url (serve --tier-to URL)"
+        }
+        return nil
+    }
+
+    // MARK: tiering
+
+    /// Re-creates a topic found in tiered storage, with its id and configs.
+    func restoreTopic(_ remote: RemoteTopicMetadata) throws {
+        guard let id = KafkaUUID(remote.id) else { throw TopicError(.invalidTopicException, "bad topic id '\(remote.id)' in the store") }
+        if let problem = Self.validateName(remote.name) { throw TopicError(.invalidTopicException, problem) }
+        try lock.withLock {
+            guard topics[remote.name] == nil else { return }
+            let info = TopicInfo(name: remote.name, id: id, partitionCount: remote.partitions, configs: remote.configs)
+            topics[remote.name] = Topic(info: info, logs: try openLogs(info, from: 0, to: remote.partitions))
+            remoteRecords.insert(remote)
+            try persistLocked()
+        }
+    }
+
+    func drainDeletedTopics() -> [TopicInfo] {
+        lock.withLock {
+            defer { deletedTiered.removeAll() }
+            return deletedTiered
+        }
+    }
+
+    func needsRemoteRecord(_ record: RemoteTopicMetadata) -> Bool { lock.withLock { !remoteRecords.contains(record) } }
+    func noteRemoteRecord(_ record: RemoteTopicMetadata) { _ = lock.withLock { remoteRecords.insert(record) } }
 
     /// Flushes and checkpoints every log (clean shutdown).
     public func closeAll() {

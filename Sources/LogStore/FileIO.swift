@@ -17,6 +17,9 @@ public struct LogStoreError: Error, Sendable, CustomStringConvertible {
         case unsupportedFormat
         case outOfOrderSequence
         case invalidProducerEpoch
+        /// The offset is below the local log start but above the log start: the batches
+        /// are in tiered storage, not on this disk.
+        case offsetTiered
     }
     public var kind: Kind
     public var message: String

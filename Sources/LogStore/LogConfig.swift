@@ -29,5 +29,22 @@ public struct LogConfig: Sendable, Hashable {
     /// `min.compaction.lag.ms`: records younger than this are never compacted. Default 0.
     public var minCompactionLagMs: Int64 = 0
 
+    /// `remote.storage.enable`: closed segments are copied to object storage, and local
+    /// retention (`local.retention.*`) then decides how long they also stay on disk.
+    public var remoteStorageEnable: Bool = false
+    /// `local.retention.ms`: with tiering, how long closed, uploaded segments stay on disk.
+    /// -2 (the default): the same as `retention.ms`.
+    public var localRetentionMs: Int64 = -2
+    /// `local.retention.bytes`: with tiering, how large the local part may grow.
+    /// -2 (the default): the same as `retention.bytes`.
+    public var localRetentionBytes: Int64 = -2
+
+    /// Whether this log tiers: compacted topics never do (their segments are rewritten).
+    public var isTiered: Bool { remoteStorageEnable && !compact }
+
+    /// The local retention in force: `local.retention.*`, or `retention.*` for -2.
+    public var effectiveLocalRetentionMs: Int64 { localRetentionMs == -2 ? retentionMs : localRetentionMs }
+    public var effectiveLocalRetentionBytes: Int64 { localRetentionBytes == -2 ? retentionBytes : localRetentionBytes }
+
     public init() {}
 }

@@ -73,6 +73,10 @@ public final class PartitionLog: @unchecked Sendable {
     private var producerState = ProducerStateTable()
     /// The cleaner's checkpoint: offsets below it have been compacted.
     private var firstDirtyOffset: Int64 = 0
+    /// Tiering: every offset below this is in object storage (set by the uploader from the
+    /// partition's manifest). -1 until known, so no segment is deleted locally before its
+    /// upload is confirmed.
+    private var _tieredOffset: Int64 = -1
 
     static let checkpointName = "partition.checkpoint"
     static let producerSnapshotName = "producer.snapshot"
@@ -95,6 +99,14 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     public var logStartOffset: Int64 { lock.withLock { _logStartOffset } }
+    /// The first offset on this disk. Below it (and at or above `logStartOffset`) the
+    /// batches are only in tiered storage.
+    public var localLogStartOffset: Int64 { lock.withLock { max(_logStartOffset, segments.first!.baseOffset) } }
+    /// Offsets below this are confirmed in tiered storage; -1 while unknown.
+    public var tieredOffset: Int64 {
+        get { lock.withLock { _tieredOffset } }
+        set { lock.withLock { _tieredOffset = newValue } }
+    }
     public var logEndOffset: Int64 { lock.withLock { segments.last!.nextOffset } }
     /// Single node: everything appended is committed.
     public var highWatermark: Int64 { logEndOffset }
@@ -167,7 +179,9 @@ public final class PartitionLog: @unchecked Sendable {
             segments.append(try Segment(directory: directory, baseOffset: _logStartOffset, indexIntervalBytes: _config.indexIntervalBytes, create: true))
         }
         let end = segments.last!.nextOffset
-        if _logStartOffset < segments.first!.baseOffset { _logStartOffset = segments.first!.baseOffset }
+        // With tiering, history below the first local segment lives in the store: the log
+        // start stays where the checkpoint says.
+        if _logStartOffset < segments.first!.baseOffset && !_config.isTiered { _logStartOffset = segments.first!.baseOffset }
         if _logStartOffset > end { _logStartOffset = end }
         _flushedOffset = end
         if recovered > 0 {
@@ -386,7 +400,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// Whole batches starting with the one that holds `offset`, up to `maxBytes` (at least
     /// one batch, as KIP-74 requires), never past the high watermark or one segment.
     public func read(from offset: Int64, maxBytes: Int) throws -> ReadInfo {
-        let (segment, segmentSize, start, end) = lock.withLock { () -> (Segment?, Int, Int64, Int64) in
+        let (segment, segmentSize, start, end, localStart) = lock.withLock { () -> (Segment?, Int, Int64, Int64, Int64) in
             let end = segments.last!.nextOffset
             var found: Segment?
             for s in segments.reversed() where s.baseOffset <= offset {
@@ -394,10 +408,13 @@ public final class PartitionLog: @unchecked Sendable {
                 break
             }
             if found == nil { found = segments.first }
-            return (found, found?.size ?? 0, _logStartOffset, end)
+            return (found, found?.size ?? 0, _logStartOffset, end, max(_logStartOffset, segments.first!.baseOffset))
         }
         guard offset >= start, offset <= end else {
             throw LogStoreError(.offsetOutOfRange, "offset \(offset) is outside \(start)..<\(end)")
+        }
+        if offset < localStart {
+            throw LogStoreError(.offsetTiered, "offset \(offset) is below the local log start \(localStart): it is in tiered storage")
         }
         guard offset < end, let segment else {
             return ReadInfo(slice: nil, highWatermark: end, logStartOffset: start)
@@ -509,17 +526,23 @@ public final class PartitionLog: @unchecked Sendable {
             let config = _config
             var total = segments.reduce(0) { $0 + Int64($1.size) }
             var deleted = 0
+            // With tiering, the disk keeps only what local retention says, and only segments
+            // already confirmed in the store may go; total retention is the uploader's job.
+            let tiering = config.isTiered
+            let retentionMs = tiering ? config.effectiveLocalRetentionMs : config.retentionMs
+            let retentionBytes = tiering ? config.effectiveLocalRetentionBytes : config.retentionBytes
             // An active segment that has expired as a whole is rolled so it can go too.
-            if let active = segments.last, !active.isEmpty, config.deleteOldSegments, config.retentionMs >= 0,
-               active.maxTimestamp >= 0, now - active.maxTimestamp > config.retentionMs {
+            if let active = segments.last, !active.isEmpty, config.deleteOldSegments, retentionMs >= 0,
+               active.maxTimestamp >= 0, now - active.maxTimestamp > retentionMs {
                 _ = try rollLocked(now: now)
             }
             while segments.count > 1 {
                 let oldest = segments[0]
                 let byStart = !oldest.isEmpty && oldest.nextOffset <= _logStartOffset
                 let age = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : (FileSystem.fileModificationTimeMs(oldest.logPath) ?? now)
-                let byTime = config.deleteOldSegments && config.retentionMs >= 0 && now - age > config.retentionMs
-                let bySize = config.deleteOldSegments && config.retentionBytes >= 0 && total - Int64(oldest.size) >= config.retentionBytes
+                let deletable = config.deleteOldSegments && (!tiering || oldest.nextOffset <= _tieredOffset)
+                let byTime = deletable && retentionMs >= 0 && now - age > retentionMs
+                let bySize = deletable && retentionBytes >= 0 && total - Int64(oldest.size) >= retentionBytes
                 guard byStart || byTime || bySize else { break }
                 segments.removeFirst()
                 total -= Int64(oldest.size)
@@ -527,7 +550,7 @@ public final class PartitionLog: @unchecked Sendable {
                 deleted += 1
                 // Only deleting data moves the start; a segment already below it (DeleteRecords),
                 // or emptied by compaction, goes without changing what is readable.
-                if byTime || bySize {
+                if (byTime || bySize) && !tiering {
                     _logStartOffset = max(_logStartOffset, segments[0].baseOffset)
                 }
             }
@@ -556,5 +579,67 @@ public final class PartitionLog: @unchecked Sendable {
         }
         try applyRetention()
         return newStart
+    }
+
+    // MARK: tiering
+
+    /// A closed segment's files, for the uploader.
+    public struct ClosedSegment: Sendable, Hashable {
+        public var baseOffset: Int64
+        /// One past the last offset in the segment.
+        public var nextOffset: Int64
+        public var sizeInBytes: Int
+        public var maxTimestamp: Int64
+        public var logPath: String
+        public var offsetIndexPath: String
+        public var timeIndexPath: String
+    }
+
+    /// Closed, fsynced segments at or after `offset`, oldest first: what may be uploaded.
+    /// Unflushed data is never offered, so the store can never hold offsets a crash could
+    /// still take from the local log.
+    public func closedSegments(from offset: Int64) -> [ClosedSegment] {
+        lock.withLock {
+            segments.dropLast().filter { $0.baseOffset >= offset && !$0.isEmpty && $0.nextOffset <= _flushedOffset }.map {
+                ClosedSegment(baseOffset: $0.baseOffset, nextOffset: $0.nextOffset, sizeInBytes: $0.size, maxTimestamp: $0.maxTimestamp,
+                              logPath: $0.logPath,
+                              offsetIndexPath: directory + "/" + Segment.fileName($0.baseOffset, ".index"),
+                              timeIndexPath: directory + "/" + Segment.fileName($0.baseOffset, ".timeindex"))
+            }
+        }
+    }
+
+    /// Bytes and segments on disk not yet confirmed in the store (the active segment counts
+    /// once it has data).
+    public var untieredBytesAndSegments: (bytes: Int64, segments: Int) {
+        lock.withLock {
+            let waiting = segments.filter { !$0.isEmpty && $0.nextOffset > max(_tieredOffset, _logStartOffset) }
+            return (waiting.reduce(0) { $0 + Int64($1.size) }, waiting.count)
+        }
+    }
+
+    /// Starts an empty local log where the tiered history ends (a broker started on an
+    /// empty data directory with the same store), so new appends continue its offsets.
+    /// Returns false, changing nothing, when the local log already has data.
+    @discardableResult
+    public func restoreFromTieredStorage(logStartOffset: Int64, endOffset: Int64) throws -> Bool {
+        try lock.withLock {
+            guard segments.count == 1, segments[0].isEmpty, segments[0].baseOffset <= endOffset else { return false }
+            if segments[0].baseOffset < endOffset {
+                try segments[0].delete()
+                segments = [try Segment(directory: directory, baseOffset: endOffset, indexIntervalBytes: _config.indexIntervalBytes, create: true)]
+                FileSystem.syncDirectory(directory)
+            }
+            _logStartOffset = min(max(_logStartOffset, logStartOffset), endOffset)
+            _flushedOffset = endOffset
+            _tieredOffset = endOffset
+            producerState = ProducerStateTable()
+            try writeCheckpointLocked()
+            logger.info("restored partition from tiered storage", metadata: [
+                "kafka.topic": "\(topic)", "kafka.partition": "\(partition)",
+                "log.start.offset": "\(_logStartOffset)", "log.end.offset": "\(endOffset)",
+            ])
+            return true
+        }
     }
 }
