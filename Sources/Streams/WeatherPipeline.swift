@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import ObjectStore
+
+/// The tutorial's aggregation as a pipeline: what `tributary weather aggregate` and
+/// `tributary demo` run.
+public struct WeatherPipeline: Sendable {
+    public enum Window: String, Sendable, CaseIterable {
+        /// 30 records (or a calendar month of event time).
+        case monthly
+        /// 7 records (or a week of event time, Monday to Sunday).
+        case weekly
+    }
+    public enum Mode: String, Sendable {
+        /// Continue the output after its checkpoint.
+        case resume
+        /// Delete the output and rebuild it in place from offset 0.
+        case fromBeginning
+        /// Build a new output beside the old one from offset 0 and swap it in.
+        case reprocess
+    }
+
+    public var bootstrapServers: [String]
+    public var topic = "weather"
+    public var window: Window
+    public var unit: TemperatureUnit
+    public var format: WeatherFormat
+    /// A local path, `file:///dir/name`, or `s3://bucket/dir/name`.
+    public var output: String
+    public var groupId: String?
+    public var mode: Mode = .resume
+    public var stopAtEnd = false
+    public var commitInterval: Duration = .seconds(1)
+    /// Windows on the readings' `timestamp` field per `device_id` (calendar months, or
+    /// weeks from Monday) instead of counts of records.
+    public var eventTime = false
+    public var onProgress: (@Sendable (RunProgress) -> Void)?
+
+    /// The tutorial's defaults: monthly in Celsius to `weather_aggregation.txt`, weekly in
+    /// Fahrenheit to `weather_aggregation.csv`; the group `weather-<window>`.
+    public init(bootstrapServers: [String], window: Window, unit: TemperatureUnit? = nil, format: WeatherFormat? = nil,
+                output: String? = nil, groupId: String? = nil) {
+        self.bootstrapServers = bootstrapServers
+        self.window = window
+        self.unit = unit ?? (window == .monthly ? .celsius : .fahrenheit)
+        let format = format ?? (window == .monthly ? .txt : .csv)
+        self.format = format
+        self.output = output ?? "weather_aggregation.\(format.rawValue)"
+        self.groupId = groupId ?? "weather-\(window.rawValue)"
+    }
+
+    var spec: WindowSpec {
+        switch (window, eventTime) {
+        case (.monthly, false): return .count(30)
+        case (.weekly, false): return .count(7)
+        case (.monthly, true): return .calendarMonths(allowedLatenessMs: 86_400_000)
+        // 1970-01-01 was a Thursday: weeks from Monday start 4 days later.
+        case (.weekly, true): return .tumbling(sizeMs: 7 * 86_400_000, offsetMs: 4 * 86_400_000, allowedLatenessMs: 86_400_000)
+        }
+    }
+
+    /// What the checkpoint calls this logic; changing any part needs a rebuild.
+    var pipelineName: String {
+        "weather \(window.rawValue)\(eventTime ? " event-time" : "") \(unit.rawValue) \(format.rawValue)"
+    }
+
+    /// The stream: parse, window, average.
+    public var stream: WindowedStream<WeatherAverages> {
+        let source = StreamSource(bootstrapServers: bootstrapServers, topic: topic, groupId: groupId)
+        let readings = Stream(source: source).map { try WeatherReading(json: $0.value) }
+        if eventTime {
+            return readings.window(spec, key: { $0.deviceId }, eventTime: { $0.timestamp }, aggregate: WeatherAverages())
+        }
+        return readings.window(spec, aggregate: WeatherAverages())
+    }
+
+    /// The row layout; event-time windows are labelled by date (and device).
+    public var rowFormat: RowFormat<WeatherAverages.Means> {
+        guard eventTime else { return weatherRowFormat(window: window.rawValue, unit: unit, format: format) }
+        let monthly = window == .monthly
+        return weatherRowFormat(window: window.rawValue, unit: unit, format: format) { r in
+            let date = monthly ? calendarMonthLabel(r.id) : calendarDayLabel(r.id)
+            return r.key.map { "\($0)/\(date)" } ?? date
+        }
+    }
+
+    /// Runs it into `output` as `mode` says.
+    public func run(logger: Logger = Logger(label: "weather")) async throws -> RunSummary {
+        let (sink, store) = try Self.makeSink(output, logger: logger)
+        var options = RunOptions()
+        options.stopAtEnd = stopAtEnd
+        options.commitInterval = commitInterval
+        options.pipelineName = pipelineName
+        options.onProgress = onProgress
+        options.start = mode == .fromBeginning ? .fromBeginning : .resume
+        do {
+            let summary = mode == .reprocess
+                ? try await stream.reprocess(into: sink, format: rowFormat, options: options, logger: logger)
+                : try await stream.run(into: sink, format: rowFormat, options: options, logger: logger)
+            try await store?.shutdown()
+            return summary
+        } catch {
+            try? await store?.shutdown()
+            throw error
+        }
+    }
+
+    /// A sink for an output name: a `FileSink` for a path, an `ObjectSink` for
+    /// `file:///dir/name` (a `LocalObjectStore` rooted at `dir`) or `s3://bucket/dir/name`
+    /// (S3 configured from the AWS environment, `AWS_ENDPOINT_URL` included). Returns the
+    /// store too, to shut down after the run.
+    public static func makeSink(_ output: String, logger: Logger) throws -> (any ReplaceableSink, (any ObjectStore)?) {
+        guard output.hasPrefix("s3://") || output.hasPrefix("file://") else {
+            guard !output.isEmpty, !output.hasSuffix("/") else {
+                throw StreamsError(.invalidArgument, "--output needs a file name, got '\(output)'")
+            }
+            return (FileSink(path: output), nil)
+        }
+        guard var components = URLComponents(string: output) else {
+            throw StreamsError(.invalidArgument, "'\(output)' is not a URL")
+        }
+        let path = components.path
+        guard let slash = path.lastIndex(of: "/"), path.index(after: slash) < path.endIndex else {
+            throw StreamsError(.invalidArgument, "'\(output)' names no object (expected s3://bucket/name or file:///dir/name)")
+        }
+        let key = String(path[path.index(after: slash)...])
+        components.path = String(path[..<slash])
+        if components.scheme == "file", components.path.isEmpty { components.path = "/" }
+        guard let storeText = components.string else { throw StreamsError(.invalidArgument, "'\(output)' is not a URL") }
+        let url: ObjectStoreURL
+        do {
+            url = try ObjectStoreURL(parsing: storeText)
+        } catch {
+            throw StreamsError(.invalidArgument, "--output \(output): \(error)")
+        }
+        if case .local(let dir) = url {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        let store = try url.makeStore(logger: logger)
+        return (ObjectSink(store: store, key: key, location: output), store)
+    }
+}
