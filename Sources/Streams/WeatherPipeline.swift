@@ -1,4 +1,5 @@
 import Foundation
+import KafkaClient
 import Logging
 import ObjectStore
 
@@ -138,5 +139,65 @@ public struct WeatherPipeline: Sendable {
         }
         let store = try url.makeStore(logger: logger)
         return (ObjectSink(store: store, key: key, location: output), store)
+    }
+}
+
+/// Sends simulated readings to a topic with an idempotent producer (acks=all).
+public struct WeatherSimulator: Sendable {
+    public var bootstrapServers: [String]
+    public var topic = "weather"
+    public var seed: UInt64 = 1
+    /// Devices with `device_id` keys and event timestamps; nil for the tutorial's station.
+    public var devices: Int?
+    /// Readings to send; nil for no end.
+    public var count: Int64?
+    /// Readings per second; nil for as fast as the broker takes them.
+    public var rate: Double?
+    public var onProgress: (@Sendable (Int64) -> Void)?
+
+    public init(bootstrapServers: [String]) {
+        self.bootstrapServers = bootstrapServers
+    }
+
+    /// Sends until `count` readings are acknowledged (or the task is cancelled); returns
+    /// how many were sent. Throws the first delivery failure.
+    public func run() async throws -> Int64 {
+        var configuration = KafkaProducer.Configuration(bootstrapServers: bootstrapServers)
+        configuration.enableIdempotence = true
+        configuration.acks = .all
+        configuration.lingerMs = rate == nil ? 5 : 0
+        let producer = try KafkaProducer(configuration: configuration)
+        let runner = Task { try await producer.run() }
+        let failure = LockedBox<KafkaClientError?>(nil)
+        var simulation = WeatherSimulation(seed: seed, devices: devices)
+        let started = ContinuousClock.now
+        var sent: Int64 = 0
+        do {
+            while count.map({ sent < $0 }) ?? true, !Task.isCancelled {
+                if let error = failure.withLock({ $0 }) { throw error }
+                if let rate {
+                    let due = started + .seconds(Double(sent) / rate)
+                    if due > .now {
+                        await producer.flush()
+                        try await Task.sleep(until: due)
+                    }
+                }
+                let reading = simulation.next()
+                try await producer.sendAndForget(topic: topic, key: reading.deviceId, value: reading.json) { result in
+                    if case .failure(let error) = result { failure.withLock { $0 = $0 ?? error } }
+                }
+                sent += 1
+                if sent % 10_000 == 0 || rate != nil { onProgress?(sent) }
+            }
+            await producer.close()
+            try await runner.value
+        } catch {
+            runner.cancel()
+            _ = try? await runner.value
+            throw error
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        onProgress?(sent)
+        return sent
     }
 }
