@@ -205,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "BrokerTests",
             dependencies: [
-                "Broker", "KafkaProtocol", "KafkaClient",
+                "Broker", "KafkaProtocol", "KafkaClient", "LogStore", "Tiering",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -53,7 +53,11 @@ public final class RemoteLogStorage: Sendable {
         } catch let error as DecodingError {
             throw ObjectStoreError(.integrity, "manifest \(key.manifestKey) cannot be read: \(error)")
         }
-        return state.withLockedValue { $0.manifests[key, default: loaded] }
+        return state.withLockedValue { state in
+            if let existing = state.manifests[key] { return existing }
+            state.manifests[key] = loaded
+            return loaded
+        }
     }
 
     /// The cached manifest only (no I/O), for reporting.

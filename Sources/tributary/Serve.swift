@@ -2,6 +2,7 @@ import ArgumentParser
 import Broker
 import Foundation
 import Logging
+import ObjectStore
 import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
@@ -22,6 +23,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "HOST:PORT clients are told to connect to (advertised.listeners).")
     var advertisedListener: String?
 
+    @Option(name: .long, help: ArgumentHelp("Tier closed segments of every topic to this store: file:///path or s3://bucket/prefix (remote.storage.url, and remote.storage.enable on by default).", valueName: "url"))
+    var tierTo: String?
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -31,6 +35,13 @@ struct Serve: AsyncParsableCommand {
         }
         if let listen { _ = try hostPort("--listen", listen) }
         if let advertisedListener { _ = try hostPort("--advertised-listener", advertisedListener) }
+        if let tierTo {
+            do {
+                _ = try ObjectStoreURL(parsing: tierTo)
+            } catch {
+                throw ValidationError("--tier-to: \(error)")
+            }
+        }
     }
 
     private func hostPort(_ name: String, _ value: String) throws -> (String, Int) {
@@ -71,6 +82,10 @@ struct Serve: AsyncParsableCommand {
             let (h, p) = try hostPort("--advertised-listener", advertisedListener)
             configuration.advertisedHost = h
             configuration.advertisedPort = p
+        }
+        if let tierTo {
+            configuration.remoteStorageURL = tierTo
+            configuration.logDefaults.remoteStorageEnable = true
         }
         let broker = try Broker(configuration: configuration, logger: logger)
         let group = ServiceGroup(

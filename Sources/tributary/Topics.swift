@@ -53,11 +53,19 @@ struct Topics: AsyncParsableCommand {
             for t in try await admin.describeTopics(topics.isEmpty ? nil : topics) {
                 let overrides = try await admin.describeTopicConfigs(t.name).filter { !$0.isDefault }
                 let configText = overrides.map { "\($0.name)=\($0.value ?? "")" }.joined(separator: ",")
+                // Brokers without DescribeLogDirs (or that refuse it) just show no tiering.
+                let dirs = (try? await admin.describeLogDirs(topics: [t.name])) ?? []
                 print("Topic: \(t.name)\tTopicId: \(t.topicId)\tPartitionCount: \(t.partitions.count)\tReplicationFactor: \(t.partitions.first?.replicas.count ?? 0)\tConfigs: \(configText)")
                 for p in t.partitions {
                     let replicas = p.replicas.map(String.init).joined(separator: ",")
                     let isr = p.isr.map(String.init).joined(separator: ",")
-                    print("\tTopic: \(t.name)\tPartition: \(p.partition)\tLeader: \(p.leader)\tReplicas: \(replicas)\tIsr: \(isr)")
+                    var line = "\tTopic: \(t.name)\tPartition: \(p.partition)\tLeader: \(p.leader)\tReplicas: \(replicas)\tIsr: \(isr)"
+                    // A Tributary broker that tiers reports the store as a `remote:` log dir.
+                    if let remote = dirs.first(where: { $0.isRemote && $0.topic == t.name && $0.partition == p.partition }) {
+                        line += "\tTiered: bytes=\(remote.sizeInBytes) segments=\(remote.segmentsTiered.map(String.init) ?? "?")"
+                        line += "\tUploadLag: bytes=\(remote.offsetLag) segments=\(remote.segmentsWaiting.map(String.init) ?? "?")"
+                    }
+                    print(line)
                 }
             }
             await admin.close()

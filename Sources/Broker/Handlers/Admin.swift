@@ -1,6 +1,7 @@
 import Foundation
 import KafkaProtocol
 import LogStore
+import NIOCore
 
 /// Kafka's resource types in config requests.
 enum ConfigResourceType: Int8 {
@@ -313,7 +314,38 @@ extension RequestHandler {
             result.totalBytes = (attrs[.systemSize] as? NSNumber)?.int64Value ?? -1
             result.usableBytes = (attrs[.systemFreeSize] as? NSNumber)?.int64Value ?? -1
         }
-        return DescribeLogDirsResponse(results: [result])
+        var results = [result]
+        if let tiering, let url = configuration.remoteStorageURL {
+            results.append(remoteLogDir(tiering, url: url, wanted: wanted))
+        }
+        return DescribeLogDirsResponse(results: results)
+    }
+
+    /// Tag of the tiering details on a remote log dir's partitions: bytes waiting (int64),
+    /// segments waiting (int32), segments in the store (int32). Clients that do not know it
+    /// skip it, as they skip every unknown tagged field.
+    static let tieringStatusTag: UInt32 = 9000
+
+    /// The store as a second log dir, `remote:<url>`: per tiered partition, the bytes in
+    /// the store (`partitionSize`) and the upload lag in bytes (`offsetLag`), with segment
+    /// counts in a tagged field for clients that read it (`tributary topics describe`).
+    private func remoteLogDir(_ tiering: TieringService, url: String, wanted: [String: Set<Int32>]?) -> DescribeLogDirsResponse.DescribeLogDirsResult {
+        var byTopic: [String: [DescribeLogDirsResponse.DescribeLogDirsPartition]] = [:]
+        for log in topics.allLogs() where log.config.isTiered {
+            if let wanted, !(wanted[log.topic]?.contains(log.partition) ?? false) { continue }
+            let status = tiering.status(of: log)
+            var details = ByteBuffer()
+            details.writeInteger(status.waitingBytes)
+            details.writeInteger(Int32(clamping: status.waitingSegments))
+            details.writeInteger(Int32(clamping: status.tieredSegments))
+            var partition = DescribeLogDirsResponse.DescribeLogDirsPartition(partitionIndex: log.partition, partitionSize: status.tieredBytes,
+                                                                             offsetLag: status.waitingBytes, isFutureKey: false)
+            partition.unknownTaggedFields = [UnknownTaggedField(tag: Self.tieringStatusTag, data: details)]
+            byTopic[log.topic, default: []].append(partition)
+        }
+        var result = DescribeLogDirsResponse.DescribeLogDirsResult(logDir: "remote:" + url, totalBytes: -1, usableBytes: -1)
+        result.topics = byTopic.sorted { $0.key < $1.key }.map { .init(name: $0.key, partitions: $0.value.sorted { $0.partitionIndex < $1.partitionIndex }) }
+        return result
     }
 
     var absoluteDataDirectory: String {
