@@ -36,6 +36,8 @@ public struct WeatherPipeline: Sendable {
     /// weeks from Monday) instead of counts of records.
     public var eventTime = false
     public var onProgress: (@Sendable (RunProgress) -> Void)?
+    /// Records per poll (progress is reported after each).
+    public var maxPollRecords = 10_000
 
     /// The tutorial's defaults: monthly in Celsius to `weather_aggregation.txt`, weekly in
     /// Fahrenheit to `weather_aggregation.csv`; the group `weather-<window>`.
@@ -93,6 +95,7 @@ public struct WeatherPipeline: Sendable {
         options.commitInterval = commitInterval
         options.pipelineName = pipelineName
         options.onProgress = onProgress
+        options.maxPollRecords = maxPollRecords
         options.start = mode == .fromBeginning ? .fromBeginning : .resume
         do {
             let summary = mode == .reprocess
