@@ -1,0 +1,227 @@
+import Foundation
+import NIOCore
+
+/// The file formats an export writes.
+public enum LakeFormat: String, Sendable, Hashable, CaseIterable, Codable {
+    case parquet, csv, jsonl
+
+    /// The object key's extension.
+    public var fileExtension: String { rawValue }
+}
+
+/// One output file being written to a local temporary path, in chunks of rows.
+///
+/// Rows wait in memory until about `chunkBytes` (or `chunkRows`) are buffered; then they
+/// are encoded and appended to the file (a Parquet row group, or CSV/JSON lines). The
+/// first chunk fixes the file's columns (Parquet and CSV) and types (Parquet): a later
+/// row that does not fit (`accepts` is false) needs a new file.
+final class LakeFileWriter {
+    let format: LakeFormat
+    let path: String
+    private let parquetOptions: ParquetWriter.Options
+    private let chunkBytes: Int
+    private let chunkRows: Int
+    private var handle: FileHandle?
+    private var pending: [LakeRow] = []
+    private var pendingBytes = 0
+    /// Columns fixed by the first chunk (nil before it, and always for JSON lines).
+    private var frozen: [ParquetColumn]?
+    private var parquet: ParquetWriter?
+    private(set) var rows = 0
+    private(set) var estimatedBytes = 0
+    private(set) var firstOffset: Int64 = -1
+    private(set) var lastOffset: Int64 = -1
+    private(set) var firstTime: Int64 = 0
+
+    init(format: LakeFormat, directory: String, parquetOptions: ParquetWriter.Options, chunkBytes: Int, chunkRows: Int) throws {
+        self.format = format
+        self.path = directory + "/lake-\(UUID().uuidString).\(format.fileExtension).tmp"
+        self.parquetOptions = parquetOptions
+        self.chunkBytes = max(1, chunkBytes)
+        self.chunkRows = max(1, chunkRows)
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw LakeError(.io, "cannot create temporary file \(path)")
+        }
+        self.handle = handle
+    }
+
+    deinit {
+        try? handle?.close()
+    }
+
+    /// Whether `row` can go into this file given the columns its first chunk fixed.
+    func accepts(_ row: LakeRow) -> Bool {
+        guard let frozen else { return true }
+        for (i, v) in row.values.enumerated() where v != .null {
+            guard i < frozen.count else { return false }
+            if format == .parquet && v.coerced(to: frozen[i].type) == nil { return false }
+        }
+        return true
+    }
+
+    /// Adds a row of Kafka record `offset`; `schema` is the export's schema now.
+    func append(_ row: LakeRow, offset: Int64, schema: LakeSchema) throws {
+        precondition(accepts(row))
+        if rows == 0 {
+            firstOffset = offset
+            firstTime = row.time
+        }
+        lastOffset = offset
+        rows += 1
+        estimatedBytes += row.estimatedBytes
+        pending.append(row)
+        pendingBytes += row.estimatedBytes
+        if pendingBytes >= chunkBytes || pending.count >= chunkRows { try writeChunk(schema: schema) }
+    }
+
+    /// Writes the remaining rows and closes the file; returns its size.
+    func finish(schema: LakeSchema) throws -> Int {
+        try writeChunk(schema: schema)
+        if format == .parquet {
+            if parquet == nil { try startParquet(schema: schema) }
+            try parquet!.close()
+        }
+        try handle?.synchronize()
+        try handle?.close()
+        handle = nil
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        return (attributes[.size] as? Int) ?? 0
+    }
+
+    /// Removes the temporary file.
+    func discard() {
+        try? handle?.close()
+        handle = nil
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    private func write(_ buffer: ByteBuffer) throws {
+        guard let handle else { throw LakeError(.io, "write to a finished file") }
+        try buffer.withUnsafeReadableBytes { try handle.write(contentsOf: Data($0)) }
+    }
+
+    private func startParquet(schema: LakeSchema) throws {
+        let columns = schema.columns
+        frozen = columns
+        parquet = try ParquetWriter(schema: ParquetSchema(columns: columns), options: parquetOptions) { [unowned self] in
+            try self.write($0)
+        }
+    }
+
+    private func writeChunk(schema: LakeSchema) throws {
+        guard !pending.isEmpty else { return }
+        defer {
+            pending.removeAll(keepingCapacity: true)
+            pendingBytes = 0
+        }
+        switch format {
+        case .parquet:
+            if parquet == nil { try startParquet(schema: schema) }
+            let columns = frozen!
+            var values = [ParquetValue](repeating: .null, count: columns.count)
+            for row in pending {
+                for i in 0..<columns.count {
+                    values[i] = row[i].coerced(to: columns[i].type) ?? .null
+                }
+                try parquet!.append(values)
+            }
+            try parquet!.flushRowGroup()
+        case .csv:
+            var out = ByteBufferAllocator().buffer(capacity: pendingBytes * 2 + 1024)
+            if frozen == nil {
+                frozen = schema.columns
+                CSVEncoder.writeRecord(schema.columns.map(\.name), into: &out)
+            }
+            let count = frozen!.count
+            var fields = [String](repeating: "", count: count)
+            for row in pending {
+                for i in 0..<count { fields[i] = row[i].textForm }
+                CSVEncoder.writeRecord(fields, into: &out)
+            }
+            try write(out)
+        case .jsonl:
+            var out = ByteBufferAllocator().buffer(capacity: pendingBytes * 2 + 1024)
+            for row in pending {
+                JSONLinesEncoder.writeRow(row, schema: schema, into: &out)
+            }
+            try write(out)
+        }
+    }
+}
+
+/// RFC 4180 CSV: CRLF line ends; a field is quoted when it holds a comma, quote, CR or
+/// LF or starts or ends with a space, and quotes inside are doubled. An empty field is
+/// a null.
+enum CSVEncoder {
+    static func writeRecord(_ fields: [String], into out: inout ByteBuffer) {
+        for (i, field) in fields.enumerated() {
+            if i > 0 { out.writeInteger(UInt8(ascii: ",")) }
+            writeField(field, into: &out)
+        }
+        out.writeInteger(UInt8(ascii: "\r"))
+        out.writeInteger(UInt8(ascii: "\n"))
+    }
+
+    static func writeField(_ field: String, into out: inout ByteBuffer) {
+        let utf8 = field.utf8
+        var needsQuotes = utf8.first == UInt8(ascii: " ") || utf8.last == UInt8(ascii: " ")
+        if !needsQuotes {
+            for c in utf8 where c == UInt8(ascii: ",") || c == UInt8(ascii: "\"") || c == 0x0A || c == 0x0D {
+                needsQuotes = true
+                break
+            }
+        }
+        guard needsQuotes else {
+            out.writeString(field)
+            return
+        }
+        out.writeInteger(UInt8(ascii: "\""))
+        for c in utf8 {
+            if c == UInt8(ascii: "\"") { out.writeInteger(c) }
+            out.writeInteger(c)
+        }
+        out.writeInteger(UInt8(ascii: "\""))
+    }
+}
+
+/// One JSON object per line: Kafka columns and the record's fields, nested values as
+/// they were, timestamps as ISO-8601 text, bytes as base64.
+enum JSONLinesEncoder {
+    static func writeRow(_ row: LakeRow, schema: LakeSchema, into out: inout ByteBuffer) {
+        out.writeInteger(UInt8(ascii: "{"))
+        var first = true
+        for (i, value) in row.values.enumerated() where value != .null && i < schema.columns.count {
+            if !first { out.writeInteger(UInt8(ascii: ",")) }
+            first = false
+            writeString(schema.columns[i].name, into: &out)
+            out.writeInteger(UInt8(ascii: ":"))
+            switch value {
+            case .null: out.writeString("null")
+            case .int64(let v): out.writeString(String(v))
+            case .double(let v): out.writeString(v.isFinite ? LakeValue.format(v) : "null")
+            case .boolean(let v): out.writeString(v ? "true" : "false")
+            case .string(let s): writeString(s, into: &out)
+            case .json(let s): out.writeString(s)
+            case .bytes(let b): writeString(Data(b).base64EncodedString(), into: &out)
+            case .timestampMillis(let t): writeString(LakeValue.iso8601(t), into: &out)
+            }
+        }
+        out.writeString("}\n")
+    }
+
+    static func writeString(_ s: String, into out: inout ByteBuffer) {
+        out.writeInteger(UInt8(ascii: "\""))
+        for c in s.utf8 {
+            switch c {
+            case UInt8(ascii: "\""): out.writeString("\\\"")
+            case UInt8(ascii: "\\"): out.writeString("\\\\")
+            case 0x0A: out.writeString("\\n")
+            case 0x0D: out.writeString("\\r")
+            case 0x09: out.writeString("\\t")
+            case 0..<0x20: out.writeString(String(format: "\\u%04x", c))
+            default: out.writeInteger(c)
+            }
+        }
+        out.writeInteger(UInt8(ascii: "\""))
+    }
+}
