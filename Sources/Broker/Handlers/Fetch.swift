@@ -118,12 +118,12 @@ extension RequestHandler {
                     }
                 }
             }
-            var out = [Result<ByteBuffer?, any Error>?](repeating: nil, count: reads.count)
-            for await (i, result) in group { out[i] = result }
-            return out
+            var out: [(Int, Result<ByteBuffer?, any Error>)] = []
+            for await item in group { out.append(item) }
+            return out.sorted { $0.0 < $1.0 }.map(\.1)
         }
         for (read, result) in zip(reads, results) {
-            switch result! {
+            switch result {
             case .success(let bytes?):
                 response.responses[read.topicIndex].partitions[read.partitionIndex].records = bytes
             case .success(nil):
