@@ -228,7 +228,7 @@ public struct WindowedStream<A: Aggregation>: Sendable {
         return cp
     }
 
-    private func runLoop<S: StreamSink>(_ sink: S, restored: [UInt8]?, format: RowFormat<A.Output>, options: RunOptions,
+    private func runLoop(_ sink: any StreamSink, restored: [UInt8]?, format: RowFormat<A.Output>, options: RunOptions,
                                             logger: Logger) async throws -> RunSummary {
         let topic = source.topic
         var windower = try Windower(spec: spec, aggregation: aggregation)
@@ -264,6 +264,9 @@ public struct WindowedStream<A: Aggregation>: Sendable {
         configuration.enableAutoCommit = false
         configuration.autoOffsetReset = .earliest
         configuration.maxPollRecords = options.maxPollRecords
+        // Reprocessing reads a long history: larger fetches mean fewer round trips.
+        configuration.maxPartitionFetchBytes = 8 << 20
+        configuration.fetchMaxBytes = 64 << 20
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         try consumer.assign(partitions: tps)
         for tp in tps { consumer.seek(tp, to: next[tp.partition]!) }

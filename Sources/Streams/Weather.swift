@@ -124,7 +124,7 @@ struct FlatJSON {
                     i += 1
                 }
                 guard i < n else { return false }
-                if key.elementsEqual("device_id".utf8) {
+                if FieldName(key) == .deviceId {
                     deviceId = String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
                 }
                 i += 1
@@ -159,6 +159,9 @@ struct FlatJSON {
                     }
                     if negative { intValue = -intValue }
                     value = Double(intValue)
+                } else if let fast = fastDecimal(text) {
+                    value = fast
+                    intValue = Int64(exactly: value.rounded(.towardZero)) ?? 0
                 } else {
                     // strtod: correctly rounded, as Python's float().
                     var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
@@ -175,11 +178,14 @@ struct FlatJSON {
                     guard end == text.count else { return false }
                     intValue = Int64(exactly: value.rounded(.towardZero)) ?? 0
                 }
-                if key.elementsEqual("temperature".utf8) { temperature = value }
-                else if key.elementsEqual("CO_concentration".utf8) { co = value }
-                else if key.elementsEqual("humidity".utf8) { humidity = value }
-                else if key.elementsEqual("record_id".utf8) { recordId = intValue }
-                else if key.elementsEqual("timestamp".utf8) { timestamp = intValue }
+                switch FieldName(key) {
+                case .temperature: temperature = value
+                case .co: co = value
+                case .humidity: humidity = value
+                case .recordId: recordId = intValue
+                case .timestamp: timestamp = intValue
+                default: break
+                }
             }
             skipSpace()
             guard i < n else { return false }
@@ -190,6 +196,62 @@ struct FlatJSON {
             return i == n
         }
     }
+}
+
+/// The weather fields, recognised by length and a few bytes instead of a string compare.
+enum FieldName {
+    case temperature, co, humidity, recordId, timestamp, deviceId, other
+
+    @inline(__always)
+    init(_ key: UnsafeRawBufferPointer) {
+        func equals(_ name: StaticString) -> Bool {
+            name.utf8CodeUnitCount == key.count && memcmp(key.baseAddress!, name.utf8Start, key.count) == 0
+        }
+        switch key.count {
+        case 11: self = equals("temperature") ? .temperature : .other
+        case 16: self = equals("CO_concentration") ? .co : .other
+        case 8: self = equals("humidity") ? .humidity : .other
+        case 9: self = equals("record_id") ? .recordId : equals("timestamp") ? .timestamp : equals("device_id") ? .deviceId : .other
+        default: self = .other
+        }
+    }
+}
+
+private let exactPowersOfTen: [Double] = (0...22).map { pow(10, Double($0)) }
+
+/// `[-]digits.digits` with at most 15 significant digits: the integer of all digits
+/// and the power of ten to divide by are both exact Doubles, so one division rounds
+/// correctly (Clinger's fast path) and equals `strtod`. Nil for anything else.
+@inline(__always)
+func fastDecimal(_ text: UnsafeRawBufferPointer) -> Double? {
+    var i = 0
+    var negative = false
+    if text.first == UInt8(ascii: "-") {
+        negative = true
+        i = 1
+    }
+    var mantissa: Int64 = 0
+    var digits = 0
+    var fraction = 0
+    var seenDot = false
+    while i < text.count {
+        let c = text[i]
+        if c == UInt8(ascii: ".") {
+            guard !seenDot else { return nil }
+            seenDot = true
+        } else if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+            mantissa = mantissa * 10 + Int64(c - UInt8(ascii: "0"))
+            digits += 1
+            if seenDot { fraction += 1 }
+            guard digits <= 15 else { return nil }
+        } else {
+            return nil
+        }
+        i += 1
+    }
+    guard digits > 0, fraction <= 22 else { return nil }
+    let value = Double(mantissa) / exactPowersOfTen[fraction]
+    return negative ? -value : value
 }
 
 /// The means of a window of readings, as the tutorial computes them: each field summed

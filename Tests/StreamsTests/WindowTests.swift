@@ -93,6 +93,23 @@ final class WindowTests: XCTestCase {
         XCTAssertThrowsError(try WeatherReading(json: .init(string: "not json")))
     }
 
+    func testFastDecimalParsingEqualsStrtod() {
+        var rng = SplitMix64(seed: 3)
+        var texts = ["0.0", "-0.0", "35.0", "-10.0", "0.1", "123456789012.345", "999999999999999", "1.000000000000001"]
+        for _ in 0..<20000 {
+            let digits = String(rng.next() % 1_000_000_000_000_000)
+            let point = Int(rng.next() % UInt64(digits.count + 1))
+            let sign = rng.next() % 2 == 0 ? "-" : ""
+            let i = digits.index(digits.startIndex, offsetBy: point)
+            texts.append(sign + (point == 0 ? "0" : String(digits[..<i])) + "." + (point == digits.count ? "0" : String(digits[i...])))
+        }
+        for text in texts {
+            let fast = Array(text.utf8).withUnsafeBytes { fastDecimal($0) }
+            guard let fast else { continue }  // more than 15 digits: strtod's job
+            XCTAssertEqual(fast.bitPattern, strtod(text, nil).bitPattern, text)
+        }
+    }
+
     func testStationWalkStaysInBoundsAndIsDeterministic() {
         var a = WeatherSimulation(seed: 9)
         var b = WeatherSimulation(seed: 9)
