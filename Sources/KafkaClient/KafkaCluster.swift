@@ -23,15 +23,38 @@ public actor KafkaCluster {
     public private(set) var controllerId: Int32 = -1
     public private(set) var clusterId: String?
 
+    /// `reconnect.backoff.ms`: the pause before reconnecting to a broker after a failed
+    /// attempt, doubled after each further failure in a row.
+    public let reconnectBackoffMs: Int
+    /// `reconnect.backoff.max.ms`: the cap of that pause (before ±20% jitter).
+    public let reconnectBackoffMaxMs: Int
+    /// Per `host:port`: when the next connection attempt may start.
+    private(set) var backoffs: [String: ReconnectBackoff] = [:]
+    /// Per `host:port`: why the last attempt failed, repeated while it backs off.
+    private var lastConnectErrors: [String: KafkaClientError] = [:]
+    /// Per `host:port`: when the last attempts started (the last 64), for tests.
+    private(set) var connectAttempts: [String: [NIODeadline]] = [:]
+
     /// `bootstrapServers` as `host:port` strings (Kafka's `bootstrap.servers`).
+    ///
+    /// A broker that refused a connection is not tried again for `reconnectBackoffMs`,
+    /// then twice as long after each further failure up to `reconnectBackoffMaxMs` (with
+    /// ±20% jitter, as the Java client); meanwhile asking for its connection fails at
+    /// once with `.noBrokerReachable`, which callers treat as retriable.
     public init(bootstrapServers: [String], clientId: String = "tributary", requestTimeout: Duration = .seconds(30),
+                reconnectBackoffMs: Int = 50, reconnectBackoffMaxMs: Int = 1000,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         self.bootstrapServers = try bootstrapServers.map(Self.parse)
         guard !self.bootstrapServers.isEmpty else {
             throw KafkaClientError(.invalidArgument, "no bootstrap servers given")
         }
+        guard reconnectBackoffMs >= 0, reconnectBackoffMaxMs >= 0 else {
+            throw KafkaClientError(.invalidArgument, "reconnectBackoffMs and reconnectBackoffMaxMs must not be negative")
+        }
         self.clientId = clientId
         self.requestTimeout = requestTimeout
+        self.reconnectBackoffMs = reconnectBackoffMs
+        self.reconnectBackoffMaxMs = reconnectBackoffMaxMs
         self.eventLoopGroup = eventLoopGroup
     }
 
@@ -51,18 +74,44 @@ public actor KafkaCluster {
         if let c = bootstrapConnection, c.isActive { return c }
         if let c = connections.values.first(where: \.isActive) { return c }
         var failures: [String] = []
-        let candidates = bootstrapServers.map { ($0.host, $0.port) } + brokers.values.map { ($0.host, $0.port) }
-        for (host, port) in candidates {
+        var tried: Set<String> = []
+        let candidates = bootstrapServers.map { ($0.host, $0.port) } + brokers.values.sorted { $0.nodeId < $1.nodeId }.map { ($0.host, $0.port) }
+        for (host, port) in candidates where tried.insert("\(host):\(port)").inserted {
             do {
-                let c = try await KafkaConnection.connect(host: host, port: port, clientId: clientId,
-                                                          requestTimeout: requestTimeout, eventLoopGroup: eventLoopGroup)
+                let c = try await connect(host: host, port: port)
                 bootstrapConnection = c
                 return c
             } catch {
-                failures.append("\(host):\(port)")
+                failures.append((error as? KafkaClientError)?.message ?? "\(host):\(port): \(error)")
             }
         }
-        throw KafkaClientError(.noBrokerReachable, "cannot connect to any of \(failures.joined(separator: ", "))")
+        throw KafkaClientError(.noBrokerReachable, failures.joined(separator: "; "))
+    }
+
+    /// Connects to `host:port` unless it is backing off after failed attempts.
+    private func connect(host: String, port: Int) async throws -> KafkaConnection {
+        let key = "\(host):\(port)"
+        let now = NIODeadline.now()
+        if let wait = backoffs[key]?.remaining(now: now) {
+            let why = lastConnectErrors[key].map { $0.message } ?? "cannot connect to \(key)"
+            throw KafkaClientError(.noBrokerReachable, "\(why) (next attempt in \(max(1, wait.nanoseconds / 1_000_000)) ms)")
+        }
+        connectAttempts[key, default: []].append(now)
+        if connectAttempts[key]!.count > 64 { connectAttempts[key]!.removeFirst() }
+        do {
+            let c = try await KafkaConnection.connect(host: host, port: port, clientId: clientId,
+                                                      requestTimeout: requestTimeout, eventLoopGroup: eventLoopGroup)
+            backoffs[key] = nil
+            lastConnectErrors[key] = nil
+            return c
+        } catch {
+            let failure = error as? KafkaClientError ?? KafkaClientError(.noBrokerReachable, "cannot connect to \(key): \(error)")
+            var backoff = backoffs[key] ?? ReconnectBackoff(baseMs: reconnectBackoffMs, maxMs: reconnectBackoffMaxMs)
+            backoff.recordFailure(now: .now(), random: Double.random(in: 0...1))
+            backoffs[key] = backoff
+            lastConnectErrors[key] = failure
+            throw failure
+        }
     }
 
     /// The connection to broker `nodeId`, from the last metadata.
@@ -72,8 +121,7 @@ public actor KafkaCluster {
         guard let broker = brokers[nodeId] else {
             throw KafkaClientError(.noBrokerReachable, "broker \(nodeId) is not in the cluster metadata")
         }
-        let c = try await KafkaConnection.connect(host: broker.host, port: broker.port, clientId: clientId,
-                                                  requestTimeout: requestTimeout, eventLoopGroup: eventLoopGroup)
+        let c = try await connect(host: broker.host, port: broker.port)
         connections[nodeId] = c
         return c
     }

@@ -1,3 +1,4 @@
+import Foundation
 import KafkaProtocol
 import Logging
 import NIOConcurrencyHelpers
@@ -44,7 +45,7 @@ public final class KafkaConnection: Sendable {
                 }
                 .connect(host: host, port: port).get()
         } catch {
-            throw KafkaClientError(.noBrokerReachable, "cannot connect to \(host):\(port): \(error)")
+            throw KafkaClientError(.noBrokerReachable, "cannot connect to \(host):\(port): \(Self.reason(error))")
         }
         let connection = KafkaConnection(host: host, port: port, clientId: clientId, channel: channel, requestTimeout: requestTimeout)
         do {
@@ -54,6 +55,15 @@ public final class KafkaConnection: Sendable {
             throw error
         }
         return connection
+    }
+
+    /// The operating system's words for a failed connect ("Connection refused"), not
+    /// NIO's nested error values.
+    static func reason(_ error: any Error) -> String {
+        var error = error
+        if let e = error as? NIOConnectionError, let first = e.connectionErrors.first?.error { error = first }
+        if let e = error as? IOError { return String(cString: strerror(e.errnoCode)) }
+        return "\(error)"
     }
 
     private func negotiateVersions() async throws {

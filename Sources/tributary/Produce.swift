@@ -52,10 +52,13 @@ struct Produce: AsyncParsableCommand {
     @Option(help: "Split each line into key and value at the first occurrence of SEP.") var keySeparator: String?
     @Option(name: .customLong("header"), help: "A header KEY=VALUE added to every record; repeatable.") var headers: [String] = []
     @Option(help: "How long a batch waits for more records (linger.ms).") var lingerMs = 5
+    @Option(help: "How long a send may wait for the topic's metadata or for buffer memory (max.block.ms).")
+    var maxBlockMs = 60_000
 
     func validate() throws {
         if let keySeparator, keySeparator.isEmpty { throw ValidationError("--key-separator must not be empty") }
         guard lingerMs >= 0 else { throw ValidationError("--linger-ms must not be negative") }
+        guard maxBlockMs >= 0 else { throw ValidationError("--max-block-ms must not be negative") }
         _ = try parsedHeaders()
     }
 
@@ -74,6 +77,7 @@ struct Produce: AsyncParsableCommand {
         configuration.compression = compression
         configuration.acks = acks
         configuration.lingerMs = lingerMs
+        configuration.maxBlockMs = maxBlockMs
         let producer: KafkaProducer
         do {
             producer = try KafkaProducer(configuration: configuration, logger: cliLogger("tributary.produce"))

@@ -177,7 +177,7 @@ def test_swift_producer_input_errors_are_one_line(broker, tributary_bin):
                          (["--header", "novalue"], "KEY=VALUE")]:
         r = cli(tributary_bin, "produce", topic, "--bootstrap-server", broker.bootstrap, *args, input="x\n")
         assert r.returncode != 0 and needle in r.stderr, r.stderr
-    r = cli(tributary_bin, "produce", topic, "--bootstrap-server", "127.0.0.1:1", input="x\n", timeout=120)
+    r = cli(tributary_bin, "produce", topic, "--bootstrap-server", "127.0.0.1:1", "--max-block-ms", 2000, input="x\n")
     assert r.returncode != 0 and "127.0.0.1:1" in r.stderr, r.stderr
 
 

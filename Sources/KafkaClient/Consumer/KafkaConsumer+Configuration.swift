@@ -72,6 +72,11 @@ extension KafkaConsumer {
         public var requestTimeoutMs = 30_000
         /// `retry.backoff.ms`: the pause after a failed request. Default 100.
         public var retryBackoffMs = 100
+        /// `reconnect.backoff.ms`: the pause before reconnecting to a broker whose last
+        /// connection attempt failed; doubles with each further failure. Default 50.
+        public var reconnectBackoffMs = 50
+        /// `reconnect.backoff.max.ms`: the cap of that pause (jittered ±20%). Default 1000.
+        public var reconnectBackoffMaxMs = 1000
         /// `metadata.max.age.ms`: metadata is refreshed at least this often, which is how
         /// the group leader notices new partitions. Default 300000.
         public var metadataMaxAgeMs = 300_000
@@ -99,6 +104,7 @@ extension KafkaConsumer {
             try check(fetchMaxBytes > 0 && maxPartitionFetchBytes > 0, "fetchMaxBytes and maxPartitionFetchBytes must be positive")
             try check(!partitionAssignmentStrategy.isEmpty, "partitionAssignmentStrategy is empty")
             try check(requestTimeoutMs > 0, "requestTimeoutMs must be positive")
+            try check(reconnectBackoffMs >= 0 && reconnectBackoffMaxMs >= 0, "reconnectBackoffMs and reconnectBackoffMaxMs must not be negative")
         }
     }
 

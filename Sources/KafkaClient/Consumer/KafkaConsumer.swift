@@ -51,7 +51,8 @@ public final class KafkaConsumer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         let cluster = try KafkaCluster(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-                                       requestTimeout: .milliseconds(configuration.requestTimeoutMs))
+                                       requestTimeout: .milliseconds(configuration.requestTimeoutMs),
+                                       reconnectBackoffMs: configuration.reconnectBackoffMs, reconnectBackoffMaxMs: configuration.reconnectBackoffMaxMs)
         self.cluster = cluster
         self.state = NIOLockedValueBox(ConsumerState(configuration: configuration))
         self.member = configuration.groupId.map { GroupMember(groupId: $0, configuration: configuration, cluster: cluster, logger: logger) }

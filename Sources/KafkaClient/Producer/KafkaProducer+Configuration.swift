@@ -41,6 +41,11 @@ extension KafkaProducer {
         public var retries = Int(Int32.max)
         /// `retry.backoff.ms`: the pause before a batch is retried. Default 100.
         public var retryBackoffMs = 100
+        /// `reconnect.backoff.ms`: the pause before reconnecting to a broker whose last
+        /// connection attempt failed; doubles with each further failure. Default 50.
+        public var reconnectBackoffMs = 50
+        /// `reconnect.backoff.max.ms`: the cap of that pause (jittered ±20%). Default 1000.
+        public var reconnectBackoffMaxMs = 1000
         /// `delivery.timeout.ms`: the upper bound, from `send`, on reporting a record's
         /// success or failure, retries included. Default 120000.
         public var deliveryTimeoutMs = 120_000
@@ -59,7 +64,8 @@ extension KafkaProducer {
         /// `max.request.size`: the largest record (and request) the producer sends.
         /// Default 1048576.
         public var maxRequestSize = 1_048_576
-        /// `max.block.ms`: how long `send` waits for a topic's metadata. Default 60000.
+        /// `max.block.ms`: how long `send` and `sendAndForget` wait for a topic's metadata,
+        /// and again for `bufferMemory` to have room, before they throw. Default 60000.
         public var maxBlockMs = 60_000
         /// `metadata.max.age.ms`: metadata is refreshed at least this often. Default 300000.
         public var metadataMaxAgeMs = 300_000
@@ -83,6 +89,7 @@ extension KafkaProducer {
             try check(batchSize >= 0, "batchSize must not be negative")
             try check(retries >= 0, "retries must not be negative")
             try check(retryBackoffMs >= 0, "retryBackoffMs must not be negative")
+            try check(reconnectBackoffMs >= 0 && reconnectBackoffMaxMs >= 0, "reconnectBackoffMs and reconnectBackoffMaxMs must not be negative")
             try check(requestTimeoutMs > 0, "requestTimeoutMs must be positive")
             try check(deliveryTimeoutMs >= lingerMs + requestTimeoutMs,
                       "deliveryTimeoutMs must be at least lingerMs + requestTimeoutMs, as in the Java client")

@@ -2,6 +2,7 @@ import KafkaProtocol
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// Sends records to a Kafka cluster, batched per partition, with idempotent retries.
@@ -48,7 +49,8 @@ public final class KafkaProducer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.cluster = try KafkaCluster(bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-                                        requestTimeout: .milliseconds(configuration.requestTimeoutMs))
+                                        requestTimeout: .milliseconds(configuration.requestTimeoutMs),
+                                        reconnectBackoffMs: configuration.reconnectBackoffMs, reconnectBackoffMaxMs: configuration.reconnectBackoffMaxMs)
         self.state = NIOLockedValueBox(RecordAccumulator(settings: .init(configuration)))
         (reports, reportsContinuation) = AsyncStream.makeStream(of: DeliveryReport.self)
     }
@@ -57,8 +59,9 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Sends a record and waits until the broker has it (as `acks` defines).
     ///
-    /// Suspends while `bufferMemory` is full and while the topic's metadata is fetched
-    /// (up to `maxBlockMs`); then until the record's batch is answered, which takes at
+    /// Suspends while the topic's metadata is fetched and while `bufferMemory` is full,
+    /// each up to `maxBlockMs` (then throws `.metadataTimedOut` or
+    /// `.bufferMemoryTimedOut`); then until the record's batch is answered, which takes at
     /// least `lingerMs` unless the batch fills sooner. Cancelling the calling task does
     /// not withdraw a record that is already queued.
     nonisolated(nonsending) public func send(_ record: ProducerRecord) async throws -> RecordMetadata {
@@ -396,14 +399,27 @@ public final class KafkaProducer: Service, Sendable {
         }
     }
 
+    /// Reserves `size` bytes of `bufferMemory`, waiting up to `maxBlockMs` for them.
     private func reserveMemory(_ size: Int) async throws {
         if state.withLockedValue({ $0.tryReserve(size) }) { return }
+        var timer: Scheduled<Void>?
+        defer { timer?.cancel() }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let queued = state.withLockedValue { $0.waitForMemory(size, continuation) }
-            if queued {
+            switch state.withLockedValue({ $0.waitForMemory(size, continuation) }) {
+            case .granted:
+                break
+            case .queued(let id):
+                timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .ms(configuration.maxBlockMs)) { [self] in
+                    var completions = Completions()
+                    let abandoned = state.withLockedValue { $0.abandonMemoryWait(id, into: &completions) }
+                    abandoned?.resume(throwing: KafkaClientError(
+                        .bufferMemoryTimedOut, "\(size) bytes of buffer memory did not become free within maxBlockMs "
+                            + "(\(configuration.maxBlockMs) ms); bufferMemory is \(configuration.bufferMemory) bytes"))
+                    finish(completions)
+                }
                 // The sender stops lingering while someone waits for memory.
                 doorbell.ring()
-            } else {
+            case .closed:
                 continuation.resume(throwing: KafkaClientError(.closed, "the producer is closed"))
             }
         }

@@ -159,7 +159,7 @@ struct RecordAccumulator {
     private(set) var topics: [String: TopicQueue] = [:]
     private(set) var lifecycle = Lifecycle.running
     var bufferedBytes: Int { counters.bufferedBytes }
-    private var memoryWaiters: CircularBuffer<(bytes: Int, continuation: CheckedContinuation<Void, any Error>)> {
+    private var memoryWaiters: CircularBuffer<(bytes: Int, id: UInt64, continuation: CheckedContinuation<Void, any Error>)> {
         get { counters.memoryWaiters }
         set { counters.memoryWaiters = newValue }
     }
@@ -168,11 +168,12 @@ struct RecordAccumulator {
     private struct Counters {
         var nextSerial: UInt64 = 0
         var nextRecordId: UInt64 = 0
+        var nextMemoryWaitId: UInt64 = 0
         /// Serials of batches not yet answered for good, for `flush`.
         var incomplete = Set<UInt64>()
         var random = XorShiftGenerator()
         var bufferedBytes = 0
-        var memoryWaiters = CircularBuffer<(bytes: Int, continuation: CheckedContinuation<Void, any Error>)>()
+        var memoryWaiters = CircularBuffer<(bytes: Int, id: UInt64, continuation: CheckedContinuation<Void, any Error>)>()
 
         /// Reserves `bytes` if they fit (or nothing is buffered) and nobody is queued first.
         mutating func tryReserve(_ bytes: Int, limit: Int) -> Bool {
@@ -252,16 +253,35 @@ struct RecordAccumulator {
         counters.tryReserve(bytes, limit: settings.bufferMemory)
     }
 
+    enum MemoryWait {
+        /// The memory was free: reserved, and the continuation resumed.
+        case granted
+        /// Queued under this id, for `abandonMemoryWait`.
+        case queued(UInt64)
+        /// The producer is closed: not queued, the continuation untouched.
+        case closed
+    }
+
     /// Queues a caller until `bytes` of memory are free; the memory is reserved for it
-    /// before it is resumed. Returns false (not queued) when closed.
-    mutating func waitForMemory(_ bytes: Int, _ continuation: CheckedContinuation<Void, any Error>) -> Bool {
-        guard lifecycle == .running else { return false }
+    /// before it is resumed.
+    mutating func waitForMemory(_ bytes: Int, _ continuation: CheckedContinuation<Void, any Error>) -> MemoryWait {
+        guard lifecycle == .running else { return .closed }
         if tryReserve(bytes) {
             continuation.resume()
-            return true
+            return .granted
         }
-        counters.memoryWaiters.append((bytes, continuation))
-        return true
+        counters.nextMemoryWaitId &+= 1
+        counters.memoryWaiters.append((bytes, counters.nextMemoryWaitId, continuation))
+        return .queued(counters.nextMemoryWaitId)
+    }
+
+    /// Takes waiter `id` out of the queue (it waited too long) and returns its
+    /// continuation, or nil when it was already resumed. The waiters behind it may fit now.
+    mutating func abandonMemoryWait(_ id: UInt64, into completions: inout Completions) -> CheckedContinuation<Void, any Error>? {
+        guard let i = counters.memoryWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+        let waiter = counters.memoryWaiters.remove(at: i)
+        release(0, into: &completions)
+        return waiter.continuation
     }
 
     var hasMemoryWaiters: Bool { !memoryWaiters.isEmpty }

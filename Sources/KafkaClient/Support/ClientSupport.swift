@@ -27,6 +27,9 @@ extension KafkaClientError.Code {
     public static let groupFailed = Self(raw: "group membership failed")
     /// Metadata for a topic could not be obtained within `maxBlockMs`.
     public static let metadataTimedOut = Self(raw: "metadata timed out")
+    /// `send` waited `maxBlockMs` for `bufferMemory` to free up: the cluster accepts
+    /// records more slowly than they are sent, or not at all.
+    public static let bufferMemoryTimedOut = Self(raw: "buffer memory timed out")
 }
 
 extension KafkaClientError {
