@@ -19,8 +19,8 @@ import Synchronization
 /// first deletes objects at or past that offset (left by a run that crashed before its
 /// manifest), so a crash rewrites objects rather than duplicating rows.
 ///
-/// Memory: each open file buffers at most `chunkBytes` of rows before encoding them to
-/// its local temporary file.
+/// Memory: each open file holds at most one row group (`chunkBytes`) before encoding
+/// it to its local temporary file; the first `schemaChunkBytes` wait as rows.
 public final class LakeExporter: Sendable {
     /// How files are grouped into Hive-style directories.
     public enum PartitionBy: Sendable, Hashable, CustomStringConvertible {
@@ -89,9 +89,12 @@ public final class LakeExporter: Sendable {
         public var parquet = ParquetWriter.Options()
         /// Where files are written before upload.
         public var temporaryDirectory = FileManager.default.temporaryDirectory.path
-        /// Rows buffered per open file before they are encoded (one Parquet row group).
-        /// Default 16 MiB or `maxBytes`, whichever is smaller.
+        /// The Parquet row group size of plain-encoded values, held in memory per open
+        /// file. Default 16 MiB (or `maxBytes`, whichever is smaller).
         public var chunkBytes = 16 << 20
+        /// How much of a file's first rows wait, unencoded, before its columns are fixed:
+        /// a later record with a new field or a wider type starts a new file. Default 2 MiB.
+        public var schemaChunkBytes = 2 << 20
         /// How often `run`'s progress callback is called.
         public var progressInterval: Duration = .milliseconds(500)
 
@@ -399,7 +402,8 @@ struct ExportSession {
             file = existing
         } else {
             file = try LakeFileWriter(format: c.format, directory: c.temporaryDirectory, parquetOptions: c.parquet,
-                                      chunkBytes: min(c.chunkBytes, c.maxBytes), chunkRows: min(c.maxRows, 1_000_000))
+                                      rowGroupBytes: min(c.chunkBytes, c.maxBytes),
+                                      chunkBytes: min(c.schemaChunkBytes, c.chunkBytes, c.maxBytes), chunkRows: min(c.maxRows, 1_000_000))
             open[key] = file
         }
         try file.append(row, offset: offset, schema: builder.schema)

@@ -20,6 +20,7 @@ final class LakeFileWriter {
     let path: String
     private let parquetOptions: ParquetWriter.Options
     private let chunkBytes: Int
+    private let rowGroupBytes: Int
     private let chunkRows: Int
     private var handle: FileHandle?
     private var pending: [LakeRow] = []
@@ -33,10 +34,15 @@ final class LakeFileWriter {
     private(set) var lastOffset: Int64 = -1
     private(set) var firstTime: Int64 = 0
 
-    init(format: LakeFormat, directory: String, parquetOptions: ParquetWriter.Options, chunkBytes: Int, chunkRows: Int) throws {
+    /// - Parameters:
+    ///   - rowGroupBytes: the Parquet row group size (of plain-encoded values).
+    ///   - chunkBytes: how much waits as rows before the first chunk fixes the columns.
+    init(format: LakeFormat, directory: String, parquetOptions: ParquetWriter.Options, rowGroupBytes: Int,
+         chunkBytes: Int, chunkRows: Int) throws {
         self.format = format
         self.path = directory + "/lake-\(UUID().uuidString).\(format.fileExtension).tmp"
         self.parquetOptions = parquetOptions
+        self.rowGroupBytes = max(1, rowGroupBytes)
         self.chunkBytes = max(1, chunkBytes)
         self.chunkRows = max(1, chunkRows)
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
@@ -60,6 +66,10 @@ final class LakeFileWriter {
     }
 
     /// Adds a row of Kafka record `offset`; `schema` is the export's schema now.
+    ///
+    /// Until the first chunk is written rows wait as they are, so the columns can still
+    /// grow and widen; after it they are encoded at once (Parquet column buffers, CSV
+    /// and JSON text), which keeps memory near the encoded size.
     func append(_ row: LakeRow, offset: Int64, schema: LakeSchema) throws {
         precondition(accepts(row))
         if rows == 0 {
@@ -69,14 +79,58 @@ final class LakeFileWriter {
         lastOffset = offset
         rows += 1
         estimatedBytes += row.estimatedBytes
+        if let frozen, format == .parquet, let parquet {
+            try parquet.append(Self.parquetValues(row, frozen))
+            return
+        }
+        if format == .jsonl || (format == .csv && frozen != nil) {
+            encodeText([row], schema: schema)
+            if text.readableBytes >= Self.textFlushBytes { try flushText() }
+            return
+        }
         pending.append(row)
         pendingBytes += row.estimatedBytes
         if pendingBytes >= chunkBytes || pending.count >= chunkRows { try writeChunk(schema: schema) }
     }
 
+    /// Encoded text waits in memory up to this much before it is written to the file.
+    static let textFlushBytes = 1 << 20
+    private var text = ByteBufferAllocator().buffer(capacity: 0)
+
+    static func parquetValues(_ row: LakeRow, _ columns: [ParquetColumn]) -> [ParquetValue] {
+        var values = [ParquetValue](repeating: .null, count: columns.count)
+        for i in 0..<min(columns.count, row.values.count) {
+            values[i] = row.values[i].coerced(to: columns[i].type) ?? .null
+        }
+        return values
+    }
+
+    private func encodeText(_ rows: [LakeRow], schema: LakeSchema) {
+        switch format {
+        case .csv:
+            let count = frozen!.count
+            var fields = [String](repeating: "", count: count)
+            for row in rows {
+                for i in 0..<count { fields[i] = row[i].textForm }
+                CSVEncoder.writeRecord(fields, into: &text)
+            }
+        case .jsonl:
+            for row in rows { JSONLinesEncoder.writeRow(row, schema: schema, into: &text) }
+        case .parquet:
+            preconditionFailure("Parquet rows are not text")
+        }
+    }
+
+    private func flushText() throws {
+        guard text.readableBytes > 0 else { return }
+        try write(text)
+        text.clear()
+    }
+
     /// Writes the remaining rows and closes the file; returns its size.
     func finish(schema: LakeSchema) throws -> Int {
         try writeChunk(schema: schema)
+        try flushText()
         if format == .parquet {
             if parquet == nil { try startParquet(schema: schema) }
             try parquet!.close()
@@ -103,7 +157,9 @@ final class LakeFileWriter {
     private func startParquet(schema: LakeSchema) throws {
         let columns = schema.columns
         frozen = columns
-        parquet = try ParquetWriter(schema: ParquetSchema(columns: columns), options: parquetOptions) { [unowned self] in
+        var options = parquetOptions
+        options.rowGroupBytes = rowGroupBytes
+        parquet = try ParquetWriter(schema: ParquetSchema(columns: columns), options: options) { [unowned self] in
             try self.write($0)
         }
     }
@@ -111,40 +167,23 @@ final class LakeFileWriter {
     private func writeChunk(schema: LakeSchema) throws {
         guard !pending.isEmpty else { return }
         defer {
-            pending.removeAll(keepingCapacity: true)
+            pending = []
             pendingBytes = 0
         }
         switch format {
         case .parquet:
             if parquet == nil { try startParquet(schema: schema) }
-            let columns = frozen!
-            var values = [ParquetValue](repeating: .null, count: columns.count)
-            for row in pending {
-                for i in 0..<columns.count {
-                    values[i] = row[i].coerced(to: columns[i].type) ?? .null
-                }
-                try parquet!.append(values)
-            }
-            try parquet!.flushRowGroup()
+            for row in pending { try parquet!.append(Self.parquetValues(row, frozen!)) }
         case .csv:
-            var out = ByteBufferAllocator().buffer(capacity: pendingBytes * 2 + 1024)
             if frozen == nil {
                 frozen = schema.columns
-                CSVEncoder.writeRecord(schema.columns.map(\.name), into: &out)
+                CSVEncoder.writeRecord(schema.columns.map(\.name), into: &text)
             }
-            let count = frozen!.count
-            var fields = [String](repeating: "", count: count)
-            for row in pending {
-                for i in 0..<count { fields[i] = row[i].textForm }
-                CSVEncoder.writeRecord(fields, into: &out)
-            }
-            try write(out)
+            encodeText(pending, schema: schema)
+            try flushText()
         case .jsonl:
-            var out = ByteBufferAllocator().buffer(capacity: pendingBytes * 2 + 1024)
-            for row in pending {
-                JSONLinesEncoder.writeRow(row, schema: schema, into: &out)
-            }
-            try write(out)
+            encodeText(pending, schema: schema)
+            try flushText()
         }
     }
 }
@@ -211,6 +250,11 @@ enum JSONLinesEncoder {
 
     static func writeString(_ s: String, into out: inout ByteBuffer) {
         out.writeInteger(UInt8(ascii: "\""))
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.writeString(s)
+            out.writeInteger(UInt8(ascii: "\""))
+            return
+        }
         for c in s.utf8 {
             switch c {
             case UInt8(ascii: "\""): out.writeString("\\\"")

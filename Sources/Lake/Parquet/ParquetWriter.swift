@@ -77,7 +77,8 @@ public final class ParquetWriter {
     public var pendingRows: Int { bufferedRows }
 
     /// The plain-encoded size of the buffered rows: what the next row group holds.
-    public var pendingBytes: Int { columns.reduce(0) { $0 + $1.plainBytes } }
+    public var pendingBytes: Int { bufferedBytes }
+    private var bufferedBytes = 0
 
     /// Bytes handed to the output so far.
     public var bytesWritten: Int64 { position }
@@ -94,10 +95,10 @@ public final class ParquetWriter {
             throw LakeError(.schemaMismatch, "column '\(schema.columns[i].name)' of type \(schema.columns[i].type.rawValue) cannot hold \(value)")
         }
         for i in 0..<columns.count {
-            columns[i].append(i < row.count ? row[i] : .null)
+            bufferedBytes += columns[i].append(i < row.count ? row[i] : .null)
         }
         bufferedRows += 1
-        if pendingBytes >= options.rowGroupBytes { try flushRowGroup() }
+        if bufferedBytes >= options.rowGroupBytes { try flushRowGroup() }
     }
 
     /// Writes the buffered rows as a row group now (nothing when there are none).
@@ -114,6 +115,7 @@ public final class ParquetWriter {
         rowGroups.append(ParquetRowGroupMetadata(columns: chunks, numRows: Int64(bufferedRows), ordinal: Int16(truncatingIfNeeded: rowGroups.count)))
         totalRows += Int64(bufferedRows)
         bufferedRows = 0
+        bufferedBytes = 0
     }
 
     /// Writes the last row group and the footer. Returns the file's size.
@@ -167,12 +169,15 @@ struct ColumnBuffer {
         }
     }
 
-    mutating func append(_ value: ParquetValue) {
+    /// Returns the plain-encoded bytes it added.
+    @discardableResult
+    mutating func append(_ value: ParquetValue) -> Int {
+        let before = plainBytes
         switch value {
         case .null:
             defined.append(0)
             nullCount += 1
-            return
+            return 0
         case .int64(let v), .timestampMillis(let v):
             ints.append(v)
             plainBytes += 8
@@ -192,6 +197,7 @@ struct ColumnBuffer {
             plainBytes += 4 + b.count
         }
         defined.append(1)
+        return plainBytes - before
     }
 
     var valueCount: Int { defined.count - nullCount }
