@@ -228,7 +228,7 @@ public struct WindowedStream<A: Aggregation>: Sendable {
         return cp
     }
 
-    private func runLoop(_ sink: any StreamSink, restored: [UInt8]?, format: RowFormat<A.Output>, options: RunOptions,
+    private func runLoop<S: StreamSink>(_ sink: S, restored: [UInt8]?, format: RowFormat<A.Output>, options: RunOptions,
                                             logger: Logger) async throws -> RunSummary {
         let topic = source.topic
         var windower = try Windower(spec: spec, aggregation: aggregation)
@@ -267,6 +267,8 @@ public struct WindowedStream<A: Aggregation>: Sendable {
         // Reprocessing reads a long history: larger fetches mean fewer round trips.
         configuration.maxPartitionFetchBytes = 8 << 20
         configuration.fetchMaxBytes = 64 << 20
+        // Closing waits for the fetch in flight, which at the log end waits this long for data.
+        if options.stopAtEnd { configuration.fetchMaxWaitMs = 20 }
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         try consumer.assign(partitions: tps)
         for tp in tps { consumer.seek(tp, to: next[tp.partition]!) }

@@ -17,6 +17,47 @@ import Darwin
 /// `round` computes. Infinities and NaN come back unchanged, as in Python.
 public func pythonRound(_ x: Double, ndigits: Int) -> Double {
     guard x.isFinite else { return x }
+    if ndigits == 1, Swift.abs(x) < 1e14 { return pythonRoundOneDigit(x) }
+    return pythonRoundByPrintf(x, ndigits: ndigits)
+}
+
+/// `round(x, 1)` without formatting: 10x is split exactly into `hi + lo` (an FMA gives
+/// the product's rounding error), the tie test compares exactly, and `n / 10` of the
+/// chosen integer n is one correctly rounded division, so it is the Double nearest to the
+/// decimal n/10, which is what reading that decimal back gives. Needs |x| < 1e14 so
+/// that 10x and its floor are exact integers-or-fractions below 2^53.
+@inline(__always)
+func pythonRoundOneDigit(_ x: Double) -> Double {
+    // Ties to even is symmetric, so work on |x|: for hi >= 0 its floor f is 0 or within a
+    // factor of 2 of hi, which makes hi - f exact (Sterbenz).
+    let m = Swift.abs(x)
+    let hi = m * 10
+    let lo = fmaError(m, hi)
+    let f = hi.rounded(.down)
+    let a = hi - f
+    // Compare a + lo with 1/2 exactly: a - 0.5 is exact when a >= 0.25, and when a < 0.25
+    // the sum is far below 1/2 since |lo| is at most half an ulp of hi.
+    var n = f
+    if a >= 0.25 {
+        let d = a - 0.5
+        if d > -lo {
+            n = f + 1
+        } else if d == -lo {
+            n = f.truncatingRemainder(dividingBy: 2) == 0 ? f : f + 1
+        }
+    }
+    let result = n / 10
+    return x.sign == .minus ? -result : result
+}
+
+/// The exact error of `hi = x * 10`: `x * 10 - hi`, computed by one fused multiply-add.
+@inline(__always)
+private func fmaError(_ x: Double, _ hi: Double) -> Double {
+    (-hi).addingProduct(x, 10)
+}
+
+/// `round(x, ndigits)` through C's correctly rounded `printf("%.*f")` and `strtod`.
+func pythonRoundByPrintf(_ x: Double, ndigits: Int) -> Double {
     precondition(ndigits >= 0 && ndigits <= 300, "ndigits out of range")
     // A finite Double has at most 309 integer digits; 330 + ndigits always fits.
     let capacity = 330 + ndigits
@@ -49,6 +90,13 @@ public func pythonRepr(_ x: Double) -> String {
     if x.isInfinite { return x < 0 ? "-inf" : "inf" }
     let negative = x.sign == .minus
     if x == 0 { return negative ? "-0.0" : "0.0" }
+    let magnitude = Swift.abs(x)
+    if magnitude >= 1e-4 && magnitude < 9.0e15 {
+        // Swift prints this range in fixed notation with the same shortest digits and
+        // the same ".0" for integers as Python's repr (checked against python3 in tests).
+        let text = x.description
+        if !text.utf8.contains(UInt8(ascii: "e")) { return text }
+    }
     let (shortest, pointPosition) = shortestDigits(of: Swift.abs(x))
     var digits = shortest
     // x = 0.d1d2d3... * 10^pointPosition; Python's exponent is pointPosition - 1.

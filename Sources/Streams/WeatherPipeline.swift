@@ -98,15 +98,28 @@ public struct WeatherPipeline: Sendable {
         options.maxPollRecords = maxPollRecords
         options.start = mode == .fromBeginning ? .fromBeginning : .resume
         do {
-            let summary = mode == .reprocess
-                ? try await stream.reprocess(into: sink, format: rowFormat, options: options, logger: logger)
-                : try await stream.run(into: sink, format: rowFormat, options: options, logger: logger)
+            // Concrete sink types, so the run loop is specialized (no generic metadata per record).
+            let summary: RunSummary
+            if let file = sink as? FileSink {
+                summary = try await run(stream, into: file, options: options, logger: logger)
+            } else if let object = sink as? ObjectSink {
+                summary = try await run(stream, into: object, options: options, logger: logger)
+            } else {
+                summary = try await run(stream, into: sink, options: options, logger: logger)
+            }
             try await store?.shutdown()
             return summary
         } catch {
             try? await store?.shutdown()
             throw error
         }
+    }
+
+    private func run<S: ReplaceableSink>(_ stream: WindowedStream<WeatherAverages>, into sink: S, options: RunOptions,
+                                         logger: Logger) async throws -> RunSummary {
+        mode == .reprocess
+            ? try await stream.reprocess(into: sink, format: rowFormat, options: options, logger: logger)
+            : try await stream.run(into: sink, format: rowFormat, options: options, logger: logger)
     }
 
     /// A sink for an output name: a `FileSink` for a path, an `ObjectSink` for

@@ -143,20 +143,24 @@ public struct Windower<A: Aggregation> {
                              closed: inout [WindowResult<A.Output>]) {
         if case .count(let n) = spec {
             let slotKey = WindowState<A.State>.CountKey(partition: partition, key: key)
-            var slot = state.countSlots[slotKey] ?? .init(lastId: 0, count: 0, state: nil)
-            var s = slot.state ?? aggregation.initialState()
-            aggregation.add(input, to: &s)
-            slot.count += 1
-            if slot.count == n {
+            let aggregation = self.aggregation
+            // One hash lookup, the slot updated in place.
+            let result: A.Output? = {
+                (_ slot: inout WindowState<A.State>.CountSlot) -> A.Output? in
+                if slot.state == nil { slot.state = aggregation.initialState() }
+                aggregation.add(input, to: &slot.state!)
+                slot.count += 1
+                guard slot.count == n else { return nil }
                 slot.lastId += 1
-                closed.append(WindowResult(id: slot.lastId, partition: partition, key: key, start: nil, end: nil,
-                                           count: n, value: aggregation.result(of: s, count: n)))
+                let value = aggregation.result(of: slot.state!, count: n)
                 slot.count = 0
                 slot.state = nil
-            } else {
-                slot.state = s
+                return value
+            }(&state.countSlots[slotKey, default: .init(lastId: 0, count: 0, state: nil)])
+            if let result {
+                closed.append(WindowResult(id: state.countSlots[slotKey]!.lastId, partition: partition, key: key, start: nil, end: nil,
+                                           count: n, value: result))
             }
-            state.countSlots[slotKey] = slot
             return
         }
         let lateness = spec.allowedLatenessMs

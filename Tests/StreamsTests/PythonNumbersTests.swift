@@ -87,3 +87,20 @@ final class PythonNumbersTests: XCTestCase {
         XCTAssertEqual(pythonRepr(pythonRound(32.0 * 1.8, ndigits: 1) + 32), "89.6")
     }
 }
+
+final class PythonRoundPathsTests: XCTestCase {
+    /// The FMA path of round(x, 1) agrees with printf + strtod on ties and near-ties.
+    func testOneDigitFastPathEqualsPrintf() {
+        var rng = SplitMix64(seed: 77)
+        var values: [Double] = [0.05, 0.15, 0.25, 0.35, 0.45, 2.675, -0.05, -0.25, 1e13 + 0.05, 0.049999999999999996]
+        for _ in 0..<200_000 {
+            let k = Double(Int64(rng.next() % 2_000_001) - 1_000_000)
+            let tie = (k + 0.5) / 10
+            values += [tie, tie.nextUp, tie.nextDown, Double(Int64(rng.next() % 90_001) - 45_000) / 7 / 10,
+                       Double(bitPattern: rng.next() & 0x42FF_FFFF_FFFF_FFFF)]
+        }
+        for x in values where x.isFinite && Swift.abs(x) < 1e14 {
+            XCTAssertEqual(pythonRoundOneDigit(x).bitPattern, pythonRoundByPrintf(x, ndigits: 1).bitPattern, "\(x)")
+        }
+    }
+}
