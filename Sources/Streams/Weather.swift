@@ -92,14 +92,14 @@ struct FlatJSON {
     mutating func parse(_ b: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         let n = b.count
-        func skipSpace() { while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
-        skipSpace()
+        @inline(__always) func skipSpace(_ i: inout Int) { while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+        skipSpace(&i)
         guard i < n, b[i] == UInt8(ascii: "{") else { return false }
         i += 1
-        skipSpace()
+        skipSpace(&i)
         if i < n, b[i] == UInt8(ascii: "}") { return true }
         while true {
-            skipSpace()
+            skipSpace(&i)
             guard i < n, b[i] == UInt8(ascii: "\"") else { return false }
             i += 1
             let keyStart = i
@@ -110,10 +110,10 @@ struct FlatJSON {
             guard i < n else { return false }
             let key = UnsafeRawBufferPointer(rebasing: b[keyStart..<i])
             i += 1
-            skipSpace()
+            skipSpace(&i)
             guard i < n, b[i] == UInt8(ascii: ":") else { return false }
             i += 1
-            skipSpace()
+            skipSpace(&i)
             guard i < n else { return false }
             let c = b[i]
             if c == UInt8(ascii: "\"") {
@@ -187,12 +187,12 @@ struct FlatJSON {
                 default: break
                 }
             }
-            skipSpace()
+            skipSpace(&i)
             guard i < n else { return false }
             if b[i] == UInt8(ascii: ",") { i += 1; continue }
             guard b[i] == UInt8(ascii: "}") else { return false }
             i += 1
-            skipSpace()
+            skipSpace(&i)
             return i == n
         }
     }
