@@ -75,7 +75,8 @@ public final class TieringService: Service, Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await tierOnce()
             do {
-                try await Task.sleep(for: .milliseconds(interval))
+                // Graceful shutdown ends the wait at once rather than after a whole interval.
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(interval)) }
             } catch {
                 return
             }
