@@ -88,9 +88,13 @@ public final class RemoteLogStorage: Sendable {
         if !manifest.segments.isEmpty, segment.baseOffset != manifest.endOffset, segment.baseOffset > logStartOffset {
             throw TieringError("\(key): segment \(segment.baseOffset) does not follow the tiered end \(manifest.endOffset)")
         }
-        try await store.putFile(key: key.segmentKey(segment.baseOffset, ".index"), path: segment.offsetIndexPath, partSize: nil)
-        try await store.putFile(key: key.segmentKey(segment.baseOffset, ".timeindex"), path: segment.timeIndexPath, partSize: nil)
+        // The three objects go up together; none is visible to readers before the manifest.
+        let store = self.store
+        async let index: Void = store.putFile(key: key.segmentKey(segment.baseOffset, ".index"), path: segment.offsetIndexPath, partSize: nil)
+        async let timeIndex: Void = store.putFile(key: key.segmentKey(segment.baseOffset, ".timeindex"), path: segment.timeIndexPath, partSize: nil)
         try await store.putFile(key: key.segmentKey(segment.baseOffset, ".log"), path: segment.logPath, partSize: nil)
+        try await index
+        try await timeIndex
         // The object must be what the manifest will promise.
         guard let head = try await store.head(key: key.segmentKey(segment.baseOffset, ".log")), head.size == segment.sizeInBytes else {
             throw TieringError("\(key): uploaded segment \(segment.baseOffset) does not have its \(segment.sizeInBytes) bytes in the store")
