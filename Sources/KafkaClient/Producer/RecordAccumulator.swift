@@ -37,6 +37,13 @@ struct ProducerBatch {
     var attempts = 0
     var retryAt: NIODeadline?
     var deliveries: [PendingDelivery] = []
+    /// The serials from `serial` up to `serial + serialSpan` belong to this batch: the
+    /// batches it is split into when the broker finds it too large take serials from
+    /// that range, so they keep its place in the partition's order (and in `flush`).
+    var serialSpan = ProducerBatch.serialStride
+
+    /// Serials given to new batches are this far apart: room for 20 rounds of halving.
+    static let serialStride: UInt64 = 1 << 20
 
     var uncompressedSize: Int { writer?.size ?? built?.sizeInBytes ?? 0 }
 }
@@ -372,7 +379,7 @@ struct RecordAccumulator {
         }
         if queue.open == nil {
             let serial = counters.nextSerial
-            counters.nextSerial += 1
+            counters.nextSerial += ProducerBatch.serialStride
             counters.incomplete.insert(serial)
             // Start small and let the buffer grow: with large batch sizes and many partitions,
             // reserving batchSize per batch would hold far more memory than bufferMemory counts.
@@ -573,7 +580,24 @@ struct RecordAccumulator {
                     error = KafkaClientError(.malformedResponse, "no answer for \(entry.topic)-\(entry.partition) in \(response.responses.count) topics")
                 }
             }
-            if let error {
+            if let error, error.kafkaCode == .messageTooLarge || error.kafkaCode == .recordListTooLarge, acks != .zero {
+                if batch.recordCount > 1, batch.serialSpan > 1, let halves = split(batch, queue: &queue, now: now) {
+                    // Resent as two batches in its place; a batch with a sequence leaves a
+                    // gap the broker would refuse later batches for, so the producer id
+                    // is renewed first and the halves and what follows are restamped.
+                    if batch.baseSequence >= 0 { producerIdReset = true }
+                    queue.acknowledge(batch.serial)
+                    queue.toRetry.append(contentsOf: halves)
+                    retriedBatches += 1
+                } else {
+                    if batch.baseSequence >= 0 { producerIdReset = true }
+                    queue.acknowledge(batch.serial)
+                    fail(batch, topic: entry.topic, KafkaClientError(
+                        .recordTooLarge, "the broker refused a record of \(batch.reservedBytes) bytes for \(entry.topic)-\(entry.partition) "
+                            + "as too large (\(error.kafkaCode!.name)); raise the topic's max.message.bytes or send smaller records",
+                        kafkaCode: error.kafkaCode), into: &completions)
+                }
+            } else if let error {
                 let code = error.kafkaCode
                 if code == .notLeaderOrFollower || code == .unknownTopicOrPartition || code == .leaderNotAvailable
                     || error.code == .connectionClosed || error.code == .noBrokerReachable {
@@ -611,6 +635,43 @@ struct RecordAccumulator {
                 queue.toRetry.removeAll()
             }
         }
+    }
+
+    /// Two batches with the records of `batch`, each half of them, built and ready to
+    /// send; nil when its records cannot be read back (then it fails as it is).
+    private mutating func split(_ batch: ProducerBatch, queue: inout PartitionQueue, now: NIODeadline) -> [ProducerBatch]? {
+        guard let built = batch.built, var records = try? built.decompressedRecords(maximumSize: Int(Int32.max)) else { return nil }
+        let half = batch.recordCount / 2
+        let span = batch.serialSpan / 2
+        var halves: [ProducerBatch] = []
+        for (serial, range) in [(batch.serial, 0..<half), (batch.serial + span, half..<batch.recordCount)] {
+            var writer = ProducerBatchWriter(baseTimestamp: built.baseTimestamp, capacity: built.sizeInBytes / 2 + 64)
+            for _ in range {
+                guard let r = try? records.next() else { return nil }
+                writer.append(key: r.key, value: r.value, timestamp: built.baseTimestamp + r.timestampDelta, headers: r.headers)
+            }
+            var piece = ProducerBatch(serial: serial, partition: batch.partition, writer: writer, createdAt: batch.createdAt)
+            piece.recordCount = Int32(range.count)
+            piece.serialSpan = span
+            piece.attempts = batch.attempts
+            piece.retryAt = now
+            piece.deliveries = batch.deliveries.filter { range.contains($0.index) }.map { d in
+                PendingDelivery(index: d.index - range.lowerBound, timestamp: d.timestamp, target: d.target)
+            }
+            halves.append(piece)
+        }
+        // Memory stays accounted once: the first half takes the batch's share, rounded.
+        let share = batch.reservedBytes * Int(half) / Int(batch.recordCount)
+        halves[0].reservedBytes = share
+        halves[1].reservedBytes = batch.reservedBytes - share
+        counters.incomplete.insert(halves[1].serial)
+        do {
+            for i in halves.indices { try build(&halves[i], queue: &queue) }
+        } catch {
+            counters.incomplete.remove(halves[1].serial)
+            return nil
+        }
+        return halves
     }
 
     private mutating func succeed(_ batch: ProducerBatch, topic: String, baseOffset: Int64, logAppendTime: Int64, into completions: inout Completions) {
