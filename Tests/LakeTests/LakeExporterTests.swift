@@ -188,6 +188,44 @@ final class LakeExporterTests: XCTestCase {
     }
 }
 
+extension LakeExporterTests {
+    func testPartitionByHourWithTimeFieldAndRollAfterRecordTime() async throws {
+        let broker = try await LakeTestBroker()
+        let dir = try makeTemporaryDirectory(self)
+        do {
+            try await broker.createTopic("timed", partitions: 1)
+            // Minutes 0, 20, 40, 50 of 10:00, then 11:05: two hours; within 10:00 the
+            // 30-minute record-time roll splits at minute 40.
+            let times = ["2024-05-01T10:00:00Z", "2024-05-01T10:20:00Z", "2024-05-01T10:40:00Z", "2024-05-01T10:50:00Z",
+                         "2024-05-01T11:05:00.250Z"]
+            try await broker.produce("timed", times.map { #"{"at": "\#($0)", "v": 1}"# }, partition: 0)
+            let store = try LakeLocalStore.open(dir)
+            var configuration = LakeExporter.Configuration(topic: "timed", bootstrapServers: broker.bootstrap)
+            configuration.fromBeginning = true
+            configuration.partitionBy = .hour
+            configuration.timeField = "at"
+            configuration.rollAfter = .seconds(30 * 60)
+            configuration.temporaryDirectory = dir.path
+            let summary = try await LakeExporter(configuration: configuration, store: store).run()
+            XCTAssertEqual(summary.objectKeys.sorted(), [
+                "timed/date=2024-05-01/hour=10/part-0-0-1.parquet",
+                "timed/date=2024-05-01/hour=10/part-0-2-3.parquet",
+                "timed/date=2024-05-01/hour=11/part-0-4-4.parquet",
+            ])
+            let out = try runPython("""
+                import sys, duckdb
+                print(duckdb.connect().execute(f"SELECT count(*), max(hour), sum(v) FROM read_parquet('{sys.argv[1]}/timed/**/*.parquet', hive_partitioning=true)").fetchone())
+                """, arguments: [dir.path])
+            XCTAssertEqual(out.trimmingCharacters(in: .whitespacesAndNewlines), "(5, 11, 5)")
+            try await store.shutdown()
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+}
+
 enum LakeLocalStore {
     static func open(_ dir: URL) throws -> any ObjectStore {
         try ObjectStoreURL(parsing: "file://" + dir.path).makeStore(logger: Logger(label: "lake-test-store"))

@@ -451,7 +451,10 @@ struct ExportSession {
     private mutating func rollIdlePartitions() async throws {
         guard let idleRoll else { return }
         let now = ContinuousClock.now
-        let idle = Set(open.keys.map(\.partition)).filter { p in lastRecordAt[p].map { now - $0 >= idleRoll } ?? true }
+        // Partitions with open files, or with positions not yet durable (records that all
+        // went to the dead-letter topic), and no record for `idleRoll`.
+        let pending = Set(open.keys.map(\.partition)).union(next.keys.filter { next[$0] != durable[$0] })
+        let idle = pending.filter { p in lastRecordAt[p].map { now - $0 >= idleRoll } ?? true }
         if !idle.isEmpty { try await flush(partitions: idle.sorted()) }
     }
 
