@@ -151,6 +151,12 @@ let package = Package(
             dependencies: ["LogStore", "KafkaProtocol", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/LogBenchmarks"
         ),
+        // A readable example of the Streams API: the tutorial's monthly consumer in a page.
+        .executableTarget(
+            name: "weather-example",
+            dependencies: ["Streams"],
+            path: "Examples/WeatherStream"
+        ),
         .testTarget(
             name: "KafkaProtocolTests",
             dependencies: ["KafkaProtocol", "KafkaCodegen", .product(name: "NIOCore", package: "swift-nio")],
