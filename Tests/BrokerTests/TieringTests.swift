@@ -185,6 +185,29 @@ final class TieringTests: XCTestCase {
         await second.stop()
     }
 
+    func testDeletingATopicRemovesItsTieredData() async throws {
+        let broker = try await tieredBroker()
+        defer { broker.removeData() }
+        let c = try await broker.connect()
+        _ = try await c.send(CreateTopicsRequest(topics: [.init(name: "gone", numPartitions: 2, replicationFactor: 1, configs: [
+            .init(name: "remote.storage.enable", value: "true"), .init(name: "segment.bytes", value: "4096"),
+            .init(name: "retention.ms", value: "-1"),
+        ])]))
+        _ = try await fill(c, topic: "gone")
+        await broker.broker.tiering!.tierOnce()
+        let id = try XCTUnwrap(broker.broker.topics.topic("gone")?.id)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: storeDirectory + "/gone-\(id)/0/manifest.json"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: storeDirectory + "/_topics/gone-\(id).json"))
+        let deleted = try await c.send(DeleteTopicsRequest(topicNames: ["gone"], timeoutMs: 5000), version: 5)
+        XCTAssertEqual(deleted.responses.first?.errorCode, 0)
+        await broker.broker.tiering!.tierOnce()
+        let left = (try? FileManager.default.subpathsOfDirectory(atPath: storeDirectory + "/gone-\(id)"))?.filter { !$0.hasSuffix("/") && $0.contains(".") } ?? []
+        XCTAssertEqual(left, [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: storeDirectory + "/_topics/gone-\(id).json"))
+        c.close()
+        await broker.stop()
+    }
+
     func testTieringNeedsAStoreAndCannotBeCombinedWithCompaction() async throws {
         let plain = try await TestBroker()
         defer { plain.removeData() }
