@@ -282,3 +282,18 @@ def test_schema_widening_and_values_that_are_not_json(tributary_bin, broker, tmp
     headers = dict(dead[0].headers)
     assert headers["tributary.lake.error"].startswith(b"value is not a JSON object")
     assert headers["tributary.lake.source"] == b"drifty/0/100"
+
+
+def test_bad_arguments_and_missing_topics_fail_with_a_clear_message(tributary_bin, broker, tmp_path):
+    def run(*args):
+        return subprocess.run([str(tributary_bin), "lake", "export", *args, "--bootstrap-server", broker.bootstrap],
+                              capture_output=True, text=True, timeout=60)
+    r = run("t", "--to", f"file://{tmp_path}", "--format", "xml")
+    assert r.returncode != 0 and "--format must be parquet, csv or jsonl" in r.stderr
+    r = run("t", "--to", "ftp://host/x")
+    assert r.returncode != 0 and "unsupported scheme 'ftp'" in r.stderr
+    r = run("t", "--to", f"file://{tmp_path}", "--idle-roll", "soon")
+    assert r.returncode != 0 and "'soon' is not a positive duration" in r.stderr
+    r = run("no-such-topic", "--to", f"file://{tmp_path}", "--from-beginning")
+    assert r.returncode == 1 and "no-such-topic" in r.stderr, r.stderr
+    assert not (tmp_path / "no-such-topic").exists()
