@@ -1,5 +1,6 @@
 import Foundation
 import KafkaClient
+import Lake
 import Logging
 import NIOCore
 import ObjectStore
@@ -446,4 +447,143 @@ final class LockedBox<Value>: @unchecked Sendable {
         defer { lock.unlock() }
         return try body(&value)
     }
+}
+
+// MARK: appended parts
+
+/// Output as a series of objects under a prefix, one per checkpoint
+/// (`part-00000001.csv`, `part-00000002.csv`, ...), for outputs too large to rewrite
+/// whole; the checkpoint is `_checkpoint.json` under the same prefix and its
+/// `output_length` counts the parts.
+///
+/// A crash after a part's PUT but before the checkpoint's leaves a part the checkpoint
+/// does not cover: `restore` deletes it and the rows are rebuilt into a part of the same
+/// name. Readers should list `part-*` objects, or read the checkpoint for the count.
+public final class PartsSink: StreamSink, @unchecked Sendable {
+    // @unchecked: `parts` is only touched by the pipeline's task, one call at a time.
+    /// How a part's bytes are made from its rows.
+    public enum Encoding: Sendable {
+        /// The rows' text, after `header` in every part (each part is a whole CSV file).
+        case text(fileExtension: String, header: String?)
+        /// A Parquet file (Lake's writer, snappy): each row's text, without its
+        /// terminator and one trailing comma, is split at commas into the schema's columns
+        /// (int64, double, string, boolean; an empty cell is null).
+        case parquet(ParquetSchema)
+    }
+
+    public let store: any ObjectStore
+    public let prefix: String
+    public let encoding: Encoding
+    public let location: String
+    private var parts: Int64 = 0
+
+    public init(store: any ObjectStore, prefix: String, encoding: Encoding, location: String? = nil) {
+        self.store = store
+        self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
+        self.encoding = encoding
+        self.location = location ?? prefix
+    }
+
+    var checkpointKey: String { prefix + "_checkpoint.json" }
+
+    func partKey(_ n: Int64) -> String {
+        let digits = String(n)
+        let ext: String
+        switch encoding {
+        case .text(let e, _): ext = e
+        case .parquet: ext = "parquet"
+        }
+        return prefix + "part-" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits + "." + ext
+    }
+
+    private func existingParts() async throws -> [(key: String, number: Int64)] {
+        try await store.list(prefix: prefix + "part-").compactMap { meta in
+            let name = meta.key.dropFirst(prefix.count + 5)
+            guard let dot = name.firstIndex(of: "."), let n = Int64(name[..<dot]) else { return nil }
+            return (meta.key, n)
+        }
+    }
+
+    public func restore() async throws -> [UInt8]? {
+        let checkpoint: [UInt8]?
+        do {
+            checkpoint = Array(try await store.get(key: checkpointKey).readableBytesView)
+        } catch let error as ObjectStoreError where error.code == .notFound {
+            checkpoint = nil
+        }
+        let existing = try await existingParts()
+        guard let checkpoint else {
+            if !existing.isEmpty {
+                throw StreamsError(.outputConflict, "\(location) has parts but no checkpoint (\(checkpointKey)); "
+                    + "pass --from-beginning to replace them, or choose another output")
+            }
+            parts = 0
+            return nil
+        }
+        parts = try readCheckpointLength(checkpoint, at: location)
+        for part in existing where part.number > parts { try await store.delete(key: part.key) }
+        return checkpoint
+    }
+
+    public func commit(_ rows: [OutputRow], header: String?, checkpoint: (Int64) throws -> [UInt8]) async throws {
+        if !rows.isEmpty {
+            try await store.put(key: partKey(parts + 1), body: try encode(rows))
+            parts += 1
+        }
+        try await store.put(key: checkpointKey, body: ByteBuffer(bytes: try checkpoint(parts)))
+    }
+
+    private func encode(_ rows: [OutputRow]) throws -> ByteBuffer {
+        switch encoding {
+        case .text(_, let header):
+            var body = ByteBuffer()
+            if let header { body.writeString(header) }
+            for row in rows { body.writeString(row.text) }
+            return body
+        case .parquet(let schema):
+            var body = ByteBuffer()
+            let writer = try ParquetWriter(schema: schema) { chunk in
+                var chunk = chunk
+                body.writeBuffer(&chunk)
+            }
+            for row in rows {
+                var text = Substring(row.text)
+                while text.last == "\n" || text.last == "\r" { text.removeLast() }
+                if text.last == "," { text.removeLast() }
+                let cells = text.split(separator: ",", omittingEmptySubsequences: false)
+                var values: [ParquetValue] = []
+                for (cell, column) in zip(cells, schema.columns) {
+                    values.append(try Self.value(cell, column))
+                }
+                try writer.append(values)
+            }
+            try writer.close()
+            return body
+        }
+    }
+
+    static func value(_ cell: Substring, _ column: ParquetColumn) throws -> ParquetValue {
+        if cell.isEmpty { return .null }
+        let parsed: ParquetValue?
+        switch column.type {
+        case .int64: parsed = Int64(cell).map(ParquetValue.int64)
+        case .double: parsed = Double(cell).map(ParquetValue.double)
+        case .boolean: parsed = Bool(String(cell).lowercased()).map(ParquetValue.boolean)
+        case .string: parsed = .string(String(cell))
+        case .bytes: parsed = .bytes(Array(cell.utf8))
+        case .timestampMillis: parsed = Int64(cell).map(ParquetValue.timestampMillis)
+        }
+        guard let parsed else {
+            throw StreamsError(.invalidArgument, "column '\(column.name)' (\(column.type.rawValue)) cannot hold '\(cell)'")
+        }
+        return parsed
+    }
+
+    public func reset() async throws {
+        for part in try await existingParts() { try await store.delete(key: part.key) }
+        try await store.delete(key: checkpointKey)
+        parts = 0
+    }
+
+    public func close() async throws {}
 }

@@ -288,6 +288,10 @@ public enum WeatherFormat: String, Sendable, CaseIterable {
     case txt
     /// `weather_aggregation.csv`: a `week_id,...` header then one line per window.
     case csv
+    /// Parquet files (one per checkpoint) under the output directory or prefix, with the
+    /// columns of the CSV: the id (int64, or string for event-time windows), `avg_temp`
+    /// (double), `avg_co` and `avg_humidity` (int64).
+    case parquet
 }
 
 /// The temperature unit of the output.
@@ -307,7 +311,7 @@ public func weatherRowFormat(window: String, unit: TemperatureUnit, format: Weat
         let temperature = unit == .celsius ? pythonRound(m.temperature, ndigits: 1) : pythonRound(m.temperature * 1.8, ndigits: 1) + 32
         let id = label?(r) ?? String(r.id)
         let row = "\(id),\(pythonRepr(temperature)),\(pythonRound(m.co)),\(pythonRound(m.humidity))"
-        return format == .csv ? row + "\n" : row + ","
+        return format == .txt ? row + "," : row + "\n"
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import KafkaClient
+import Lake
 import Logging
 import ObjectStore
 
@@ -36,6 +37,9 @@ public struct WeatherPipeline: Sendable {
     /// weeks from Monday) instead of counts of records.
     public var eventTime = false
     public var onProgress: (@Sendable (RunProgress) -> Void)?
+    /// Write one object per checkpoint under `output` (a directory or prefix) instead of
+    /// rewriting one object; always so for Parquet.
+    public var appendParts = false
     /// Records per poll (progress is reported after each).
     public var maxPollRecords = 10_000
 
@@ -48,7 +52,7 @@ public struct WeatherPipeline: Sendable {
         self.unit = unit ?? (window == .monthly ? .celsius : .fahrenheit)
         let format = format ?? (window == .monthly ? .txt : .csv)
         self.format = format
-        self.output = output ?? "weather_aggregation.\(format.rawValue)"
+        self.output = output ?? (format == .parquet ? "weather_aggregation" : "weather_aggregation.\(format.rawValue)")
         self.groupId = groupId ?? "weather-\(window.rawValue)"
     }
 
@@ -88,8 +92,17 @@ public struct WeatherPipeline: Sendable {
     }
 
     /// Runs it into `output` as `mode` says.
+    /// The Parquet columns of the weather rows.
+    public var parquetSchema: ParquetSchema {
+        ParquetSchema(columns: [
+            ParquetColumn(name: window == .monthly ? "month_id" : "week_id", type: eventTime ? .string : .int64),
+            ParquetColumn(name: "avg_temp", type: .double),
+            ParquetColumn(name: "avg_co", type: .int64),
+            ParquetColumn(name: "avg_humidity", type: .int64),
+        ])
+    }
+
     public func run(logger: Logger = Logger(label: "weather")) async throws -> RunSummary {
-        let (sink, store) = try Self.makeSink(output, logger: logger)
         var options = RunOptions()
         options.stopAtEnd = stopAtEnd
         options.commitInterval = commitInterval
@@ -97,6 +110,24 @@ public struct WeatherPipeline: Sendable {
         options.onProgress = onProgress
         options.maxPollRecords = maxPollRecords
         options.start = mode == .fromBeginning ? .fromBeginning : .resume
+        if appendParts || format == .parquet {
+            guard mode != .reprocess else {
+                throw StreamsError(.invalidArgument, "--reprocess swaps one object; with parts (or Parquet) use --from-beginning, or reprocess into another output")
+            }
+            let (store, prefix) = try Self.makeStore(output, directory: true, logger: logger)
+            let encoding: PartsSink.Encoding = format == .parquet
+                ? .parquet(parquetSchema) : .text(fileExtension: format.rawValue, header: rowFormat.header)
+            let sink = PartsSink(store: store, prefix: prefix, encoding: encoding, location: output)
+            do {
+                let summary = try await stream.run(into: sink, format: rowFormat, options: options, logger: logger)
+                try await store.shutdown()
+                return summary
+            } catch {
+                try? await store.shutdown()
+                throw error
+            }
+        }
+        let (sink, store) = try Self.makeSink(output, logger: logger)
         do {
             // Concrete sink types, so the run loop is specialized (no generic metadata per record).
             let summary: RunSummary
@@ -133,6 +164,18 @@ public struct WeatherPipeline: Sendable {
             }
             return (FileSink(path: output), nil)
         }
+        let (store, key) = try makeStore(output, directory: false, logger: logger)
+        return (ObjectSink(store: store, key: key, location: output), store)
+    }
+
+    /// The store holding `output` and the key in it: the last path segment is the key; a
+    /// plain path with `directory` is a local store rooted at the path itself.
+    static func makeStore(_ output: String, directory: Bool, logger: Logger) throws -> (any ObjectStore, String) {
+        if directory, !(output.hasPrefix("s3://") || output.hasPrefix("file://")) {
+            let root = URL(fileURLWithPath: output).standardizedFileURL.path
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            return (try LocalObjectStore(root: root), "")
+        }
         guard var components = URLComponents(string: output) else {
             throw StreamsError(.invalidArgument, "'\(output)' is not a URL")
         }
@@ -153,8 +196,7 @@ public struct WeatherPipeline: Sendable {
         if case .local(let dir) = url {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
-        let store = try url.makeStore(logger: logger)
-        return (ObjectSink(store: store, key: key, location: output), store)
+        return (try url.makeStore(logger: logger), key)
     }
 }
 

@@ -78,12 +78,13 @@ struct Weather: AsyncParsableCommand {
         @Option(help: "The topic.") var topic = "weather"
         @Option(help: "monthly (30 readings) or weekly (7 readings).") var window: String
         @Option(help: "celsius or fahrenheit (default: celsius monthly, fahrenheit weekly).") var unit: String?
-        @Option(help: "txt or csv (default: txt monthly, csv weekly).") var format: String?
+        @Option(help: "txt, csv or parquet (default: txt monthly, csv weekly).") var format: String?
         @Option(help: "A path, file:///dir/name or s3://bucket/key (default: weather_aggregation.txt|csv).") var output: String?
         @Option(help: "The consumer group its position is committed to (default: weather-<window>).") var group: String?
         @Flag(help: "Delete the output and rebuild it from offset 0.") var fromBeginning = false
         @Flag(help: "Build a new output from offset 0 beside the old one, then swap it in.") var reprocess = false
         @Flag(help: "Exit once caught up with the end offsets seen at start.") var stopAtEnd = false
+        @Flag(help: "Write one object per checkpoint under --output (a directory or prefix) instead of rewriting one.") var parts = false
         @Flag(help: "Window by the readings' timestamps (calendar months, weeks from Monday) per device.") var eventTime = false
         @Option(help: "Longest time in ms between checkpoints; 0 checkpoints after every window.") var commitIntervalMs = 1000
         @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "warning"
@@ -91,7 +92,7 @@ struct Weather: AsyncParsableCommand {
         func validate() throws {
             guard WeatherPipeline.Window(rawValue: window) != nil else { throw ValidationError("--window must be monthly or weekly") }
             if let unit, TemperatureUnit(rawValue: unit) == nil { throw ValidationError("--unit must be celsius or fahrenheit") }
-            if let format, WeatherFormat(rawValue: format) == nil { throw ValidationError("--format must be txt or csv") }
+            if let format, WeatherFormat(rawValue: format) == nil { throw ValidationError("--format must be txt, csv or parquet") }
             if fromBeginning && reprocess { throw ValidationError("--from-beginning and --reprocess exclude each other") }
             if commitIntervalMs < 0 { throw ValidationError("--commit-interval-ms must be >= 0") }
             guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be a log level") }
@@ -112,6 +113,7 @@ struct Weather: AsyncParsableCommand {
             pipeline.mode = fromBeginning ? .fromBeginning : reprocess ? .reprocess : .resume
             pipeline.stopAtEnd = stopAtEnd
             pipeline.eventTime = eventTime
+            pipeline.appendParts = parts
             pipeline.commitInterval = .milliseconds(commitIntervalMs)
             let summary: RunSummary
             do {

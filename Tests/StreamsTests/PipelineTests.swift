@@ -231,6 +231,30 @@ final class PipelineTests: XCTestCase {
         try await store.shutdown()
     }
 
+    func testPartsSinkDropsAPartItsCheckpointDoesNotCover() async throws {
+        let readings = try await produce(35)
+        let root = dir + "/parts"
+        var p = weekly(root)
+        p.appendParts = true
+        p.commitInterval = .zero
+        _ = try await p.run()
+        let store = try LocalObjectStore(root: root)
+        var keys = try await store.list(prefix: "").map(\.key)
+        XCTAssertEqual(keys, ["_checkpoint.json"] + (1...5).map { "part-0000000\($0).csv" })
+        var joined = ""
+        for k in keys.dropFirst() { joined += String(buffer: try await store.get(key: k)).split(separator: "\n").dropFirst().map { $0 + "\n" }.joined() }
+        XCTAssertEqual("week_id,avg_temp,avg_co,avg_humidity\n" + joined, expectedWeekly(readings))
+        // A part PUT whose checkpoint PUT never came: removed on restart, then rebuilt.
+        try await store.put(key: "part-00000006.csv", body: ByteBuffer(string: "stale\n"))
+        let more = try await produce(7, seed: 9)
+        _ = try await p.run()
+        keys = try await store.list(prefix: "").map(\.key)
+        XCTAssertEqual(keys.count, 7)
+        let sixth = String(buffer: try await store.get(key: "part-00000006.csv"))
+        XCTAssertEqual(sixth, "week_id,avg_temp,avg_co,avg_humidity\n" + expectedWeekly(readings + more).split(separator: "\n").last! + "\n")
+        try await store.shutdown()
+    }
+
     func testTopicSinkCarriesWindowIds() async throws {
         _ = try await produce(21)
         let source = StreamSource(bootstrapServers: broker.bootstrap, topic: "weather")
