@@ -70,6 +70,8 @@ struct Consume: AsyncParsableCommand {
         do {
             consumer = try KafkaConsumer(configuration: configuration, logger: logger)
             if group != nil {
+                // The group protocol retries an unreachable cluster forever; say so at once instead.
+                try await checkReachable()
                 try consumer.subscribe(topics: [topic])
             } else {
                 try consumer.assign(partitions: try await partitions())
@@ -94,6 +96,17 @@ struct Consume: AsyncParsableCommand {
             throw CLIError("\(error)")
         }
         FileHandle.standardError.write(Data("Processed a total of \(printer.count.withLockedValue { $0 }) messages\n".utf8))
+    }
+
+    private func checkReachable() async throws {
+        let admin = try connection.admin()
+        do {
+            _ = try await admin.cluster.refreshMetadata(topics: [])
+        } catch {
+            await admin.close()
+            throw CLIError("\(error)")
+        }
+        await admin.close()
     }
 
     private func partitions() async throws -> [TopicPartition] {

@@ -291,8 +291,9 @@ def test_swift_consumer_text_format_and_max_messages_commit(broker, tributary_bi
 def test_swift_consumer_errors_are_one_line(broker, tributary_bin):
     r = cli(tributary_bin, "consume", "no-such-topic", "--bootstrap-server", broker.bootstrap, "--timeout-ms", 1000)
     assert r.returncode != 0 and "no-such-topic" in r.stderr, r.stderr
-    r = cli(tributary_bin, "consume", "t", "--bootstrap-server", "127.0.0.1:1", "--timeout-ms", 1000)
-    assert r.returncode != 0 and "127.0.0.1:1" in r.stderr, r.stderr
+    for group in [[], ["--group", "g"]]:
+        r = cli(tributary_bin, "consume", "t", "--bootstrap-server", "127.0.0.1:1", *group)
+        assert r.returncode != 0 and "127.0.0.1:1" in r.stderr and "refused" in r.stderr, r.stderr
     r = cli(tributary_bin, "consume", "t", "--group", "g", "--assignment-strategy", "sticky,range")
     assert r.returncode != 0 and "sticky" in r.stderr, r.stderr
     r = cli(tributary_bin, "consume", "t", "--format", "xml")
