@@ -180,9 +180,13 @@ def test_sigkill_mid_export_and_restart_loses_and_duplicates_nothing(tributary_b
     out = tmp_path / "lake"
     args = [str(tributary_bin), "lake", "export", "crashy", "--to", f"file://{out}", "--bootstrap-server", broker.bootstrap,
             "--group", "lake-crash", "--from-beginning", "--max-rows", "1500"]
+    # The exporter's temporary files go to $TMPDIR: a killed run leaves some, the next removes them.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
     kills = 0
     for wanted_files in (4, 20):
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         try:
             deadline = time.monotonic() + 120
             while len(list(out.glob("crashy/*.parquet"))) < wanted_files and proc.poll() is None:
@@ -194,8 +198,9 @@ def test_sigkill_mid_export_and_restart_loses_and_duplicates_nothing(tributary_b
                 kills += 1
             proc.wait(timeout=30)
     assert kills >= 1, "the export finished before it could be killed: use more records"
-    r = subprocess.run(args + ["--quiet"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(args + ["--quiet"], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr
+    assert list(scratch.glob("tributary-lake-*")) == [], "temporary files of killed runs remain"
 
     files = sorted(out.glob("crashy/*.parquet"))
     t = pa.concat_tables([pq.read_table(f) for f in files])

@@ -217,6 +217,8 @@ public final class LakeExporter: Sendable {
         }
         manifest.objects.removeAll { o in resume[o.partition].map { o.firstOffset >= $0 } ?? false }
 
+        LakeFileWriter.removeStaleTemporaryFiles(in: c.temporaryDirectory)
+
         var consumerConfiguration = KafkaConsumer.Configuration(bootstrapServers: c.bootstrapServers, groupId: c.group)
         consumerConfiguration.enableAutoCommit = false
         consumerConfiguration.autoOffsetReset = .earliest

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 
 /// The file formats an export writes.
@@ -40,7 +43,7 @@ final class LakeFileWriter {
     init(format: LakeFormat, directory: String, parquetOptions: ParquetWriter.Options, rowGroupBytes: Int,
          chunkBytes: Int, chunkRows: Int) throws {
         self.format = format
-        self.path = directory + "/lake-\(UUID().uuidString).\(format.fileExtension).tmp"
+        self.path = directory + "/\(Self.temporaryPrefix)\(getpid())-\(UUID().uuidString).\(format.fileExtension).tmp"
         self.parquetOptions = parquetOptions
         self.rowGroupBytes = max(1, rowGroupBytes)
         self.chunkBytes = max(1, chunkBytes)
@@ -140,6 +143,20 @@ final class LakeFileWriter {
         handle = nil
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         return (attributes[.size] as? Int) ?? 0
+    }
+
+    static let temporaryPrefix = "tributary-lake-"
+
+    /// Removes temporary files that processes no longer running left in `directory` (an
+    /// export killed with SIGKILL cannot remove its own). Names carry the writer's PID.
+    static func removeStaleTemporaryFiles(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(temporaryPrefix) && name.hasSuffix(".tmp") {
+            guard let pid = Int32(name.dropFirst(temporaryPrefix.count).prefix { $0 != "-" }), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: directory + "/" + name)
+            }
+        }
     }
 
     /// Removes the temporary file.

@@ -66,7 +66,8 @@ public struct LakeManifest: Codable, Sendable, Hashable {
         var copy = self
         copy.updated = LakeValue.iso8601(Int64(Date().timeIntervalSince1970 * 1000))
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // Compact: the manifest is rewritten after every roll and grows with the export.
+        encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(copy)
         try await store.put(key: Self.key(topic: topic, format: format), body: ByteBuffer(bytes: data))
     }
