@@ -270,3 +270,30 @@ def test_reprocess_reads_history_that_is_only_in_tiered_storage(broker_factory, 
     c.close()
     assert len(values) == n
     assert out.read_text() == expected_weekly_csv(values)
+
+
+def test_weekly_parquet_parts_read_by_pyarrow(broker, tributary_bin, tmp_path):
+    import pyarrow.parquet as pq
+    n = 700
+    simulate(tributary_bin, broker, n, 13)
+    values = topic_values(broker, n)
+    csv = tmp_path / "weekly.csv"
+    aggregate(tributary_bin, broker, "weekly", "--output", csv, "--stop-at-end", "--group", "csv")
+    lake = tmp_path / "lake"
+    # Checkpoint after every window for a while, then SIGKILL: parts so far stay, the rest follow.
+    proc = subprocess.Popen([str(tributary_bin), "weather", "aggregate", "--bootstrap-server", broker.bootstrap,
+                             "--window", "weekly", "--format", "parquet", "--output", f"file://{lake}/weekly",
+                             "--stop-at-end", "--commit-interval-ms", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(0.3)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    aggregate(tributary_bin, broker, "weekly", "--format", "parquet", "--output", f"file://{lake}/weekly", "--stop-at-end")
+    parts = sorted((lake / "weekly").glob("part-*.parquet"))
+    assert parts
+    rows = [r for p in parts for r in pq.read_table(p).to_pylist()]
+    assert [r["week_id"] for r in rows] == list(range(1, n // 7 + 1))
+    expected = [l.split(",") for l in csv.read_text().splitlines()[1:]]
+    assert [[str(r["week_id"]), repr(r["avg_temp"]), str(r["avg_co"]), str(r["avg_humidity"])] for r in rows] == expected
+    assert csv.read_text() == expected_weekly_csv(values)
