@@ -151,6 +151,11 @@ let package = Package(
             dependencies: ["LogStore", "KafkaProtocol", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/LogBenchmarks"
         ),
+        .executableTarget(
+            name: "lake-benchmarks",
+            dependencies: ["Lake", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/LakeBenchmarks"
+        ),
         // A readable example of the Streams API: the tutorial's monthly consumer in a page.
         .executableTarget(
             name: "weather-example",
