@@ -13,6 +13,9 @@ The reference builds an Arrow table of the same columns from the same records (j
 per record, as an export has to parse them) and writes it with pyarrow (snappy and zstd),
 timing table building and writing separately.
 
+Then the writers alone on the same records: `lake-benchmarks` (the Swift ParquetWriter, built
+beside the binary: `swift build -c release --product lake-benchmarks`) and pyarrow's write_table.
+
 Usage: benchmarks/lake_export.py [--records 1000000] [--binary .build/release/tributary]
 """
 import argparse, json, os, random, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -127,6 +130,27 @@ def main():
             print(f"{'pyarrow ' + codec:28} {build + write:8.2f} {args.records / (build + write):11,.0f} "
                   f"{in_bytes / 1e6 / (build + write):8.1f} {os.path.getsize(path) / 1e6:8.1f} {'-':>12}"
                   f"   (json.loads + table {build:.2f} s, write_table {write:.2f} s = {args.records / write:,.0f} rows/s)")
+        # The writers alone on the same records: lake-benchmarks (Swift) and pyarrow.
+        bench = os.path.join(os.path.dirname(args.binary), "lake-benchmarks")
+        if os.path.exists(bench):
+            values_path = os.path.join(work, "values.jsonl")
+            with open(values_path, "wb") as f:
+                f.write(b"\n".join(values))
+            out = subprocess.run([bench, values_path], check=True, capture_output=True, text=True).stdout
+            print(f"\nwriters alone, same {args.records} rows (9 columns):")
+            for line in out.splitlines():
+                m = json.loads(line)
+                size = f"{m['bytes'] / 1e6:8.1f} MB" if m["bytes"] else ""
+                print(f"  swift {m['name']:28} {m['seconds']:6.2f} s {m['rowsPerSecond']:13,.0f} rows/s {size}")
+            for codec in ("none", "snappy", "zstd"):
+                path = os.path.join(work, f"pyarrow-alone-{codec}.parquet")
+                start = time.monotonic()
+                pq.write_table(table, path, compression=codec)
+                write = time.monotonic() - start
+                print(f"  pyarrow write_table {codec:18} {write:6.2f} s {args.records / write:13,.0f} rows/s "
+                      f"{os.path.getsize(path) / 1e6:8.1f} MB")
+        else:
+            print(f"(build lake-benchmarks for the writer-only comparison: {bench} is missing)")
     finally:
         broker.send_signal(signal.SIGTERM)
         broker.wait(timeout=30)
