@@ -273,25 +273,23 @@ public struct WindowedStream<A: Aggregation>: Sendable {
 
         var nextOffsets = [Int64](repeating: .max, count: Int(partitions.max() ?? 0) + 1)
         for (p, o) in next where Int(p) < nextOffsets.count && p >= 0 { nextOffsets[Int(p)] = o }
+        var folder = RecordFolder(windower: windower, nextOffsets: nextOffsets, topic: topic, transform: transform,
+                                  key: key, eventTime: eventTime, format: format)
         func syncOffsets() {
-            for p in partitions { next[p] = nextOffsets[Int(p)] }
+            for p in partitions { next[p] = folder.nextOffsets[Int(p)] }
         }
         func caughtUp() -> Bool {
-            ends.allSatisfy { p, end in Int(p) < nextOffsets.count && nextOffsets[Int(p)] >= end }
+            ends.allSatisfy { p, end in Int(p) < folder.nextOffsets.count && folder.nextOffsets[Int(p)] >= end }
         }
-        var pending: [OutputRow] = []
-        var closed: [WindowResult<A.Output>] = []
-        var dirty = false
-        var recordsRead: Int64 = 0
         var lastCommit = ContinuousClock.now
         let pipeline = options.pipelineName
 
         func checkpoint() async throws {
             syncOffsets()
             let offsets = next
-            let emitted = windowsEmitted + Int64(pending.count)
-            let state = windower.state
-            try await sink.commit(pending, header: format.header) { length in
+            let emitted = windowsEmitted + Int64(folder.pending.count)
+            let state = folder.windower.state
+            try await sink.commit(folder.pending, header: format.header) { length in
                 outputLength = length
                 let file = CheckpointFile<A.State>(
                     pipeline: pipeline, topic: topic, window: spec,
@@ -300,8 +298,8 @@ public struct WindowedStream<A: Aggregation>: Sendable {
                 return Array(try checkpointEncoder.encode(file))
             }
             windowsEmitted = emitted
-            pending.removeAll(keepingCapacity: true)
-            dirty = false
+            folder.pending.removeAll(keepingCapacity: true)
+            folder.dirty = false
             lastCommit = .now
             if source.groupId != nil {
                 do {
@@ -316,35 +314,19 @@ public struct WindowedStream<A: Aggregation>: Sendable {
             while !(options.stopAtEnd && caughtUp()) {
                 if Task.isCancelled { break }
                 let batch = try await consumer.poll(timeout: .milliseconds(200))
-                for record in batch {
-                    // Offsets per partition in an array: one hash lookup less per record.
-                    let p = Int(record.partition)
-                    guard p < nextOffsets.count, record.offset >= nextOffsets[p] else { continue }
-                    nextOffsets[p] = record.offset + 1
-                    dirty = true
-                    recordsRead += 1
-                    let element: A.Input?
-                    do {
-                        element = try transform(record)
-                    } catch {
-                        throw StreamsError(.invalidRecord, "\(topic)-\(record.partition) offset \(record.offset): \(error)")
-                    }
-                    guard let element else { continue }
-                    let time = eventTime?(element) ?? record.timestamp
-                    windower.add(element, partition: record.partition, key: key?(element), eventTime: time, closed: &closed)
-                    if !closed.isEmpty {
-                        for c in closed { pending.append(OutputRow(windowId: RowFormat<A.Output>.windowId(c), text: format.row(c))) }
-                        closed.removeAll(keepingCapacity: true)
-                        if options.commitInterval == .zero { try await checkpoint() }
-                    }
+                let eachWindow = options.commitInterval == .zero
+                var i = 0
+                while i < batch.count {
+                    i = try folder.fold(batch, from: i, stopAfterWindow: eachWindow)
+                    if eachWindow && !folder.pending.isEmpty { try await checkpoint() }
                 }
-                if dirty, batch.isEmpty || ContinuousClock.now - lastCommit >= options.commitInterval || (options.stopAtEnd && caughtUp()) {
+                if folder.dirty, batch.isEmpty || ContinuousClock.now - lastCommit >= options.commitInterval || (options.stopAtEnd && caughtUp()) {
                     try await checkpoint()
                 }
-                options.onProgress?(RunProgress(recordsRead: recordsRead, recordsToRead: recordsToRead,
-                                                windowsEmitted: windowsEmitted + Int64(pending.count)))
+                options.onProgress?(RunProgress(recordsRead: folder.recordsRead, recordsToRead: recordsToRead,
+                                                windowsEmitted: windowsEmitted + Int64(folder.pending.count)))
             }
-            if dirty || !pending.isEmpty { try await checkpoint() }
+            if folder.dirty || !folder.pending.isEmpty { try await checkpoint() }
         } catch {
             await consumer.close()
             _ = try? await runner.value
@@ -355,8 +337,8 @@ public struct WindowedStream<A: Aggregation>: Sendable {
         _ = try? await runner.value
         try await sink.close()
         syncOffsets()
-        return RunSummary(recordsRead: recordsRead, windowsEmitted: windowsEmitted, outputLength: outputLength, offsets: next,
-                          lateDropped: windower.state.lateDropped, resumed: restored != nil)
+        return RunSummary(recordsRead: folder.recordsRead, windowsEmitted: windowsEmitted, outputLength: outputLength, offsets: next,
+                          lateDropped: folder.windower.state.lateDropped, resumed: restored != nil)
     }
 
     /// The topic's partitions; waits for the topic to exist unless the run stops at the end.
@@ -381,5 +363,63 @@ public struct WindowedStream<A: Aggregation>: Sendable {
             }
             try await Task.sleep(for: .seconds(1))
         }
+    }
+}
+
+/// The per-record work of a run, kept out of the run loop's closures so the hot loop
+/// touches plain stored properties (no boxed captures, no dynamic exclusivity checks).
+struct RecordFolder<A: Aggregation> {
+    var windower: Windower<A>
+    /// The next offset per partition, indexed by partition number.
+    var nextOffsets: [Int64]
+    var pending: [OutputRow] = []
+    var closed: [WindowResult<A.Output>] = []
+    var dirty = false
+    var recordsRead: Int64 = 0
+    let topic: String
+    let transform: @Sendable (ConsumerRecord) throws -> A.Input?
+    let key: (@Sendable (A.Input) -> String?)?
+    let eventTime: (@Sendable (A.Input) -> Int64?)?
+    let format: RowFormat<A.Output>
+
+    init(windower: Windower<A>, nextOffsets: [Int64], topic: String, transform: @escaping @Sendable (ConsumerRecord) throws -> A.Input?,
+         key: (@Sendable (A.Input) -> String?)?, eventTime: (@Sendable (A.Input) -> Int64?)?, format: RowFormat<A.Output>) {
+        self.windower = windower
+        self.nextOffsets = nextOffsets
+        self.topic = topic
+        self.transform = transform
+        self.key = key
+        self.eventTime = eventTime
+        self.format = format
+    }
+
+    /// Folds `batch` from index `start` into the windows; returns the index to continue
+    /// from: the end, or (with `stopAfterWindow`) just after a record that closed a window.
+    mutating func fold(_ batch: [ConsumerRecord], from start: Int, stopAfterWindow: Bool) throws -> Int {
+        var i = start
+        while i < batch.count {
+            defer { i += 1 }
+            let p = Int(batch[i].partition)
+            let offset = batch[i].offset
+            guard p < nextOffsets.count, offset >= nextOffsets[p] else { continue }
+            nextOffsets[p] = offset + 1
+            dirty = true
+            recordsRead += 1
+            let element: A.Input?
+            do {
+                element = try transform(batch[i])
+            } catch {
+                throw StreamsError(.invalidRecord, "\(topic)-\(p) offset \(offset): \(error)")
+            }
+            guard let element else { continue }
+            let time = eventTime?(element) ?? batch[i].timestamp
+            windower.add(element, partition: Int32(p), key: key?(element), eventTime: time, closed: &closed)
+            if !closed.isEmpty {
+                for c in closed { pending.append(OutputRow(windowId: RowFormat<A.Output>.windowId(c), text: format.row(c))) }
+                closed.removeAll(keepingCapacity: true)
+                if stopAfterWindow { return i + 1 }
+            }
+        }
+        return i
     }
 }
