@@ -7,6 +7,7 @@ public enum Lake {}
 
 /// An error of the Lake module: a code to branch on and a message for people.
 public struct LakeError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, for callers that branch on it; new codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         /// A row or value that does not fit the writer's schema.
@@ -23,6 +24,7 @@ public struct LakeError: Error, Sendable, CustomStringConvertible {
     }
 
     public var code: Code
+    /// A sentence for people, naming the file, column or option at fault.
     public var message: String
 
     public init(_ code: Code, _ message: String) {

@@ -57,9 +57,13 @@ public final class LakeExporter: Sendable {
         }
     }
 
+    /// What to export and how; `tributary lake export` builds one from its options.
     public struct Configuration: Sendable {
+        /// The topic: every partition of it is exported.
         public var topic: String
+        /// Default Parquet.
         public var format: LakeFormat = .parquet
+        /// `HOST:PORT` of brokers to bootstrap from.
         public var bootstrapServers: [String]
         /// A consumer group to start from and commit to; nil relies on the manifest alone.
         public var group: String?
@@ -69,6 +73,7 @@ public final class LakeExporter: Sendable {
         /// Keep exporting new records until `stop()`; otherwise stop at the end offsets
         /// seen at start.
         public var follow = false
+        /// Default none: every file directly under `TOPIC/`.
         public var partitionBy: PartitionBy = .none
         /// A JSON field with each record's time (epoch ms or ISO-8601), for partitioning
         /// and `rollAfter`; nil uses the Kafka timestamp.
@@ -86,6 +91,7 @@ public final class LakeExporter: Sendable {
         /// Values that are not JSON objects go to this topic (with the reason in header
         /// `tributary.lake.error`) instead of a `_value` column.
         public var deadLetterTopic: String?
+        /// Page compression and encoding of Parquet files (`rowGroupBytes` is set from `chunkBytes`).
         public var parquet = ParquetWriter.Options()
         /// Where files are written before upload.
         public var temporaryDirectory = FileManager.default.temporaryDirectory.path
@@ -122,25 +128,31 @@ public final class LakeExporter: Sendable {
         public var rowsWritten = 0
         /// Bytes of uploaded files.
         public var bytesWritten = 0
+        /// Objects uploaded.
         public var filesWritten = 0
         /// Records between the export's position and the end of the log, all partitions.
         public var lag: Int64 = 0
         /// Values that were not JSON objects.
         public var nonJSON = 0
+        /// Values sent to the dead-letter topic.
         public var deadLettered = 0
+        /// Since `run` started.
         public var elapsed: Duration = .zero
     }
 
     /// What a finished run did.
     public struct Summary: Sendable {
+        /// The counters at the end.
         public var progress: Progress
         /// Per partition, the offsets this run started and ended at.
         public var ranges: [Int32: Range<Int64>]
         /// Objects from a crashed run deleted before starting.
         public var orphansDeleted: Int
+        /// Keys of the objects this run wrote, in order.
         public var objectKeys: [String]
     }
 
+    /// As given to `init`, checked.
     public let configuration: Configuration
     private let store: any ObjectStore
     private let logger: Logger

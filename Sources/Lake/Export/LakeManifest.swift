@@ -9,21 +9,31 @@ import ObjectStore
 /// Readers take the objects it lists as the complete set; the next run resumes from its
 /// `nextOffset`s (or the group's committed offsets, whichever is further).
 public struct LakeManifest: Codable, Sendable, Hashable {
+    /// One complete object.
     public struct Object: Codable, Sendable, Hashable {
+        /// The key, relative to the store's root or prefix.
         public var key: String
+        /// The Kafka partition its records came from.
         public var partition: Int32
+        /// Offsets of its first and last records; records of other partition-by buckets
+        /// can lie between them.
         public var firstOffset: Int64
         public var lastOffset: Int64
+        /// Rows in it.
         public var records: Int
+        /// Its size.
         public var bytes: Int
     }
 
+    /// The manifest format; 1.
     public var version = 1
     public var topic: String
     public var format: LakeFormat
+    /// The export's schema so far (a file may have fewer or narrower columns).
     public var schema: [ParquetColumn]
     /// Per partition (as a decimal string, for JSON), the offset the next run reads from.
     public var nextOffsets: [String: Int64]
+    /// Every complete object, in the order written.
     public var objects: [Object]
     /// When it was last written, ISO-8601.
     public var updated: String
@@ -44,6 +54,7 @@ public struct LakeManifest: Codable, Sendable, Hashable {
         "\(topic)/_manifest.\(format.rawValue).json"
     }
 
+    /// Where the next run starts reading `partition`; nil before its first object.
     public func nextOffset(_ partition: Int32) -> Int64? { nextOffsets[String(partition)] }
 
     /// Reads the manifest, or nil when there is none yet.

@@ -16,6 +16,7 @@ public enum ParquetColumnType: String, Sendable, Hashable, Codable, CaseIterable
 
 /// One named, nullable column.
 public struct ParquetColumn: Sendable, Hashable, Codable {
+    /// The column name, unique in its schema.
     public var name: String
     public var type: ParquetColumnType
 
@@ -27,6 +28,7 @@ public struct ParquetColumn: Sendable, Hashable, Codable {
 
 /// A flat schema: a list of top-level nullable columns.
 public struct ParquetSchema: Sendable, Hashable, Codable {
+    /// In file order.
     public var columns: [ParquetColumn]
 
     public init(columns: [ParquetColumn]) {

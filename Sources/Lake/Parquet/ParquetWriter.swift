@@ -21,6 +21,7 @@ import NIOCore
 ///
 /// Not thread-safe: use one writer from one task.
 public final class ParquetWriter {
+    /// How files are laid out; the defaults suit most readers.
     public struct Options: Sendable {
         /// Page compression. Default snappy, as pyarrow and Spark write.
         public var compression: ParquetCompression = .snappy
@@ -43,6 +44,7 @@ public final class ParquetWriter {
         public init() {}
     }
 
+    /// The file's columns, as given to `init`.
     public let schema: ParquetSchema
     public let options: Options
     private let output: (ByteBuffer) throws -> Void

@@ -132,6 +132,7 @@ public enum LakeValue: Sendable, Hashable {
 /// Widening: int64 and double give double; bytes and string give bytes; any other
 /// conflict gives string. A field that has only been null has no column yet.
 public struct LakeSchema: Sendable, Hashable, Codable {
+    /// Kafka columns first, then fields in order of first appearance.
     public private(set) var columns: [ParquetColumn]
     private var index: [String: Int]
 
@@ -155,6 +156,7 @@ public struct LakeSchema: Sendable, Hashable, Codable {
         self.index = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// The index of column `name` in `columns` and in rows.
     public func position(of name: String) -> Int? { index[name] }
 
     /// The widest of two types, by the rules above.
@@ -196,9 +198,11 @@ public struct LakeSchema: Sendable, Hashable, Codable {
 
 /// A row: values by schema position (shorter than the schema means trailing nulls).
 public struct LakeRow: Sendable, Hashable {
+    /// Indexed like the schema's columns.
     public var values: [LakeValue]
     /// The time partitioning and record-time rolling use, in ms since the epoch.
     public var time: Int64
+    /// Plain-encoded size, for rolling by bytes.
     public var estimatedBytes: Int
 
     subscript(i: Int) -> LakeValue { i < values.count ? values[i] : .null }
@@ -206,6 +210,7 @@ public struct LakeRow: Sendable, Hashable {
 
 /// Turns Kafka records into rows, growing the schema as it goes.
 public struct LakeRowBuilder: Sendable {
+    /// Grows as records bring new fields or wider types.
     public var schema: LakeSchema
     /// A JSON field holding each record's time (epoch ms number or ISO-8601 string);
     /// nil uses the record timestamp.
