@@ -31,14 +31,22 @@ public struct StreamSource: Sendable {
 public struct Stream<Element>: Sendable {
     public let source: StreamSource
     let transform: @Sendable (ConsumerRecord) throws -> Element?
+    /// True for the untransformed records (`Stream(source:)`).
+    let isRecords: Bool
 
-    init(source: StreamSource, transform: @escaping @Sendable (ConsumerRecord) throws -> Element?) {
+    init(source: StreamSource, isRecords: Bool = false, transform: @escaping @Sendable (ConsumerRecord) throws -> Element?) {
         self.source = source
+        self.isRecords = isRecords
         self.transform = transform
     }
 
     /// Transforms each element; a throw stops the pipeline with the record's position.
     public func map<U>(_ f: @escaping @Sendable (Element) throws -> U) -> Stream<U> {
+        // On the records themselves, call `f` directly: going through the identity
+        // transform would copy every record (four retains and releases) for nothing.
+        if isRecords, let direct = f as? @Sendable (ConsumerRecord) throws -> U {
+            return Stream<U>(source: source) { record in try direct(record) }
+        }
         let t = transform
         return Stream<U>(source: source) { record in try t(record).map(f) }
     }
@@ -68,7 +76,7 @@ public struct Stream<Element>: Sendable {
 extension Stream where Element == ConsumerRecord {
     /// The records of `source` as they are.
     public init(source: StreamSource) {
-        self.init(source: source) { $0 }
+        self.init(source: source, isRecords: true) { $0 }
     }
 }
 
