@@ -53,6 +53,23 @@ final class LakeRowTests: XCTestCase {
         XCTAssertEqual(r[2], .int64(0), "the Kafka offset is not overwritten")
     }
 
+    func testWideObjectsAndRepeatedNamesKeepTheLastValue() throws {
+        var b = LakeRowBuilder()
+        let fields = (0..<40).map { #""f\#($0)": \#($0)"# } + [#""f3": "again""#, #""f30": "again""#]
+        let r = try XCTUnwrap(row(build(&b, "{" + fields.joined(separator: ",") + "}")))
+        XCTAssertEqual(b.schema.columns.count, 5 + 40)
+        XCTAssertEqual(r[b.schema.position(of: "f3")!], .string("again"))
+        XCTAssertEqual(r[b.schema.position(of: "f30")!], .string("again"))
+        XCTAssertEqual(r[b.schema.position(of: "f39")!], .int64(39))
+    }
+
+    func testDeeplyNestedValuesAreRefused() {
+        var b = LakeRowBuilder()
+        let deep = #"{"a": "# + String(repeating: "[", count: 1000) + String(repeating: "]", count: 1000) + "}"
+        guard case .notJSON(let reason, _) = build(&b, deep) else { return XCTFail("deep nesting must be refused") }
+        XCTAssertTrue(reason.contains("nested deeper than"), reason)
+    }
+
     func testTimeFieldAndCalendar() throws {
         var b = LakeRowBuilder(timeField: "at")
         XCTAssertEqual(row(build(&b, #"{"at": "2024-02-29T23:59:59.500Z"}"#))?.time, 1_709_251_199_500)

@@ -29,6 +29,7 @@ struct JSONObjectScanner {
         guard s.peek() == UInt8(ascii: "{") else { throw s.error(s.i >= bytes.count ? "empty value" : "not a JSON object") }
         s.i += 1
         var fields: [(String, Value)] = []
+        var index: [String: Int] = [:]
         s.skipWhitespace()
         if s.peek() == UInt8(ascii: "}") {
             s.i += 1
@@ -42,10 +43,22 @@ struct JSONObjectScanner {
                 s.i += 1
                 s.skipWhitespace()
                 let value = try s.parseValue()
-                if let existing = fields.firstIndex(where: { $0.0 == name }) {
-                    fields[existing].1 = value
+                // Linear search while small; an index once objects are wide, so a record
+                // with thousands of fields stays linear in its size.
+                if fields.count < 16 {
+                    if let existing = fields.firstIndex(where: { $0.0 == name }) {
+                        fields[existing].1 = value
+                    } else {
+                        fields.append((name, value))
+                    }
                 } else {
-                    fields.append((name, value))
+                    if index.isEmpty { for (k, f) in fields.enumerated() { index[f.0] = k } }
+                    if let existing = index[name] {
+                        fields[existing].1 = value
+                    } else {
+                        index[name] = fields.count
+                        fields.append((name, value))
+                    }
                 }
                 s.skipWhitespace()
                 if s.peek() == UInt8(ascii: ",") { s.i += 1; continue }
