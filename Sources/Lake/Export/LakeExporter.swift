@@ -227,7 +227,10 @@ public final class LakeExporter: Sendable {
             try await store.delete(key: object.key)
             orphans += 1
         }
+        let listed = manifest.objects.count
         manifest.objects.removeAll { o in resume[o.partition].map { o.firstOffset >= $0 } ?? false }
+        // Readers must not find keys that are gone (the group was ahead of the manifest).
+        if manifest.objects.count != listed { try await manifest.save(to: store) }
 
         LakeFileWriter.removeStaleTemporaryFiles(in: c.temporaryDirectory)
 
