@@ -215,6 +215,35 @@ final class ParquetWriterTests: XCTestCase {
         XCTAssertEqual(lines.last, "corrupt-group-failed", "the corruption must matter for a query that needs the group")
     }
 
+    /// Orders a signed-byte or signed-int comparison would get wrong: UTF-8 bytes above
+    /// 0x7F sort after ASCII, negative and extreme integers, -0.0 and NaN among doubles.
+    /// DuckDB prunes by these statistics, so a wrong max would lose rows.
+    func testStatisticsUseEachTypesOrder() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let url = dir.appendingPathComponent("order.parquet")
+        var file = ByteBuffer()
+        let writer = try ParquetWriter(schema: ParquetSchema(columns: [.init(name: "s", type: .string), .init(name: "i", type: .int64),
+                                                                      .init(name: "d", type: .double)])) { file.writeImmutableBuffer($0) }
+        try writer.append([.string("z"), .int64(Int64.max), .double(.nan)])
+        try writer.append([.string("é"), .int64(-1), .double(-0.0)])
+        try writer.append([.string("a"), .int64(Int64.min), .double(2.5)])
+        try writer.close()
+        try Data(file.readableBytesView).write(to: url)
+        let out = try runPython("""
+            import sys, json, duckdb, pyarrow.parquet as pq
+            p = sys.argv[1]
+            md = pq.ParquetFile(p).metadata.row_group(0)
+            stats = [[str(md.column(i).statistics.min), str(md.column(i).statistics.max)] for i in range(3)]
+            c = duckdb.connect()
+            q = lambda w: c.execute(f"SELECT count(*) FROM read_parquet('{p}') WHERE {w}").fetchone()[0]
+            print(json.dumps({"stats": stats, "counts": [q("s = 'é'"), q("s > 'y'"), q("i < -5"), q("i > 0"), q("d = 0")]}))
+            """, arguments: [url.path])
+        struct Result: Decodable { var stats: [[String]]; var counts: [Int] }
+        let result = try decodeJSON(Result.self, out)
+        XCTAssertEqual(result.stats, [["a", "é"], ["\(Int64.min)", "\(Int64.max)"], ["-0.0", "2.5"]])
+        XCTAssertEqual(result.counts, [1, 2, 1, 1, 1])
+    }
+
     func testRLEHybridEncodesRepeatedAndLiteralRuns() {
         var out = ByteBuffer()
         // 11 ones, then 0,1 (padded with zeros to a group of 8).
