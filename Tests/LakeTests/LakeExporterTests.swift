@@ -226,6 +226,43 @@ extension LakeExporterTests {
     }
 }
 
+extension LakeExporterTests {
+    func testManyBucketsRollWhenTooManyFilesAreOpen() async throws {
+        let broker = try await LakeTestBroker()
+        let dir = try makeTemporaryDirectory(self)
+        do {
+            try await broker.createTopic("cities", partitions: 1)
+            try await broker.produce("cities", (0..<40).map { #"{"city": "c\#($0 % 10)", "i": \#($0)}"# }, partition: 0)
+            let store = try LakeLocalStore.open(dir)
+            var configuration = LakeExporter.Configuration(topic: "cities", bootstrapServers: broker.bootstrap)
+            configuration.fromBeginning = true
+            configuration.partitionBy = .field("city")
+            configuration.maxOpenFiles = 3
+            configuration.format = .jsonl
+            configuration.temporaryDirectory = dir.path
+            let summary = try await LakeExporter(configuration: configuration, store: store).run()
+            // Every third new city rolls the open ones: files of one record each.
+            XCTAssertEqual(summary.progress.filesWritten, 40)
+            XCTAssertTrue(summary.objectKeys.contains("cities/city=c3/part-0-3-3.jsonl"), "\(summary.objectKeys)")
+            var seen: [Int] = []
+            for key in summary.objectKeys {
+                let text = try String(contentsOf: dir.appendingPathComponent(key), encoding: .utf8)
+                for line in text.split(separator: "\n") {
+                    let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                    XCTAssertEqual(object["city"] as? String, key.split(separator: "/")[1].replacingOccurrences(of: "city=", with: ""))
+                    seen.append(object["i"] as! Int)
+                }
+            }
+            XCTAssertEqual(seen.sorted(), Array(0..<40))
+            try await store.shutdown()
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+}
+
 enum LakeLocalStore {
     static func open(_ dir: URL) throws -> any ObjectStore {
         try ObjectStoreURL(parsing: "file://" + dir.path).makeStore(logger: Logger(label: "lake-test-store"))

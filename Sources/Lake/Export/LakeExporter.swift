@@ -20,7 +20,8 @@ import Synchronization
 /// manifest), so a crash rewrites objects rather than duplicating rows.
 ///
 /// Memory: each open file holds at most one row group (`chunkBytes`) before encoding
-/// it to its local temporary file; the first `schemaChunkBytes` wait as rows.
+/// it to its local temporary file; the first `schemaChunkBytes` wait as rows; at most
+/// `maxOpenFiles` are open.
 public final class LakeExporter: Sendable {
     /// How files are grouped into Hive-style directories.
     public enum PartitionBy: Sendable, Hashable, CustomStringConvertible {
@@ -101,6 +102,10 @@ public final class LakeExporter: Sendable {
         /// How much of a file's first rows wait, unencoded, before its columns are fixed:
         /// a later record with a new field or a wider type starts a new file. Default 2 MiB.
         public var schemaChunkBytes = 2 << 20
+        /// Open files at most (each holds a file descriptor and up to a row group in
+        /// memory): a record that needs one more first rolls every open file. Matters with
+        /// `--partition-by FIELD` of many values. Default 64.
+        public var maxOpenFiles = 64
         /// How often `run`'s progress callback is called.
         public var progressInterval: Duration = .milliseconds(500)
 
@@ -115,6 +120,7 @@ public final class LakeExporter: Sendable {
             guard maxBytes > 0 else { throw LakeError(.invalidArgument, "--max-bytes must be positive") }
             if let rollAfter, rollAfter <= .zero { throw LakeError(.invalidArgument, "--roll-after must be positive") }
             if let idleRoll, idleRoll <= .zero { throw LakeError(.invalidArgument, "--idle-roll must be positive") }
+            guard maxOpenFiles > 0 else { throw LakeError(.invalidArgument, "maxOpenFiles must be positive") }
             guard !bootstrapServers.isEmpty else { throw LakeError(.invalidArgument, "no bootstrap servers") }
         }
     }
@@ -413,6 +419,9 @@ struct ExportSession {
         if let file = open[key] {
             let tooLate = c.rollAfter.map { row.time - file.firstTime >= Self.milliseconds($0) } ?? false
             if tooLate || !file.accepts(row) { try await flush(partitions: [p]) }
+        }
+        if open[key] == nil && open.count >= c.maxOpenFiles {
+            try await flush(partitions: Set(open.keys.map(\.partition)).sorted())
         }
         let file: LakeFileWriter
         if let existing = open[key] {
