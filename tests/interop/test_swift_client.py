@@ -396,14 +396,18 @@ def group_members(tributary_bin, bootstrap, group) -> dict[str, set[int]]:
     return dict(members)
 
 
-def test_group_of_three_swift_consumers_and_kafka_python_consumes_each_record_once(gbroker, tributary_bin):
+# kafka-python offers range and roundrobin; the Swift default [range, cooperative-sticky]
+# meets it at range, and a Swift member preferring roundrobin at roundrobin.
+@pytest.mark.parametrize("strategy", [None, "roundrobin"], ids=["default", "roundrobin"])
+def test_group_of_three_swift_consumers_and_kafka_python_consumes_each_record_once(gbroker, tributary_bin, strategy):
     topic = topic_name("swift-group")
     group = "mixed-" + uuid.uuid4().hex[:6]
     create_topic(tributary_bin, gbroker, topic, 8)
+    extra = ("--assignment-strategy", strategy) if strategy else ()
     swift = []
     kp = None
     try:
-        swift = [SwiftMember(tributary_bin, gbroker.bootstrap, topic, group) for _ in range(3)]
+        swift = [SwiftMember(tributary_bin, gbroker.bootstrap, topic, group, extra) for _ in range(3)]
         kp = KafkaPythonMember(gbroker.bootstrap, topic, group)
         # All four members in one stable generation, each with two partitions.
         deadline = time.monotonic() + 60
@@ -421,6 +425,10 @@ def test_group_of_three_swift_consumers_and_kafka_python_consumes_each_record_on
                         f"kafka-python has {kp.assignment}")
         assert sum(1 for m in members if m.startswith("tributary-console-consumer/")) == 3, members
         assert sum(1 for m in members if m.startswith("kafka-python")) == 1, members
+        # The chosen assignor shows in the shape: range deals consecutive pairs, roundrobin
+        # every fourth partition.
+        low, high = sorted(kp_assignment)
+        assert high - low == (4 if strategy == "roundrobin" else 1), (strategy, members)
 
         n = 4000
         from confluent_kafka import Producer
