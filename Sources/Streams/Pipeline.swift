@@ -318,10 +318,21 @@ public struct WindowedStream<A: Aggregation>: Sendable {
             }
         }
 
+        // The next poll (which decodes its records) runs on another thread while this
+        // batch is folded: one batch ahead at most, so memory stays bounded.
+        var prefetch: Task<[ConsumerRecord], any Error>?
+        func stopPrefetch() async {
+            prefetch?.cancel()
+            _ = try? await prefetch?.value
+            prefetch = nil
+        }
         do {
             while !(options.stopAtEnd && caughtUp()) {
                 if Task.isCancelled { break }
-                let batch = try await consumer.poll(timeout: .milliseconds(200))
+                let poll = prefetch ?? Task { try await consumer.poll(timeout: .milliseconds(200)) }
+                prefetch = nil
+                let batch = try await poll.value
+                if !batch.isEmpty { prefetch = Task { try await consumer.poll(timeout: .milliseconds(200)) } }
                 let eachWindow = options.commitInterval == .zero
                 var i = 0
                 while i < batch.count {
@@ -334,8 +345,10 @@ public struct WindowedStream<A: Aggregation>: Sendable {
                 options.onProgress?(RunProgress(recordsRead: folder.recordsRead, recordsToRead: recordsToRead,
                                                 windowsEmitted: windowsEmitted + Int64(folder.pending.count)))
             }
+            await stopPrefetch()
             if folder.dirty || !folder.pending.isEmpty { try await checkpoint() }
         } catch {
+            await stopPrefetch()
             await consumer.close()
             _ = try? await runner.value
             try? await sink.close()
