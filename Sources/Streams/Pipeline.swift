@@ -251,13 +251,22 @@ public struct WindowedStream<A: Aggregation>: Sendable {
             outputLength = cp.outputLength
         }
 
-        let partitions = try await topicPartitions(stopAtEnd: options.stopAtEnd, logger: logger)
+        // One admin connection for the topic's partitions and its start and end offsets.
         let admin = try KafkaAdmin(bootstrapServers: source.bootstrapServers)
-        let tps = partitions.map { TopicPartition(topic: topic, partition: $0) }
-        let starts = try await admin.listOffsets(tps, at: -2)
+        let partitions: [Int32]
+        let tps: [TopicPartition]
+        let starts: [TopicPartition: Int64]
         var ends: [Int32: Int64] = [:]
-        if options.stopAtEnd {
-            for (tp, o) in try await admin.listOffsets(tps, at: -1) { ends[tp.partition] = o }
+        do {
+            partitions = try await topicPartitions(admin, stopAtEnd: options.stopAtEnd, logger: logger)
+            tps = partitions.map { TopicPartition(topic: topic, partition: $0) }
+            starts = try await admin.listOffsets(tps, at: -2)
+            if options.stopAtEnd {
+                for (tp, o) in try await admin.listOffsets(tps, at: -1) { ends[tp.partition] = o }
+            }
+        } catch {
+            await admin.close()
+            throw error
         }
         await admin.close()
         for tp in tps where next[tp.partition] == nil { next[tp.partition] = starts[tp] ?? 0 }
@@ -273,7 +282,7 @@ public struct WindowedStream<A: Aggregation>: Sendable {
         configuration.maxPartitionFetchBytes = 2 << 20
         configuration.fetchMaxBytes = 64 << 20
         // Closing waits for the fetch in flight, which at the log end waits this long for data.
-        if options.stopAtEnd { configuration.fetchMaxWaitMs = 20 }
+        if options.stopAtEnd { configuration.fetchMaxWaitMs = 5 }
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         try consumer.assign(partitions: tps)
         for tp in tps { consumer.seek(tp, to: next[tp.partition]!) }
@@ -363,24 +372,18 @@ public struct WindowedStream<A: Aggregation>: Sendable {
     }
 
     /// The topic's partitions; waits for the topic to exist unless the run stops at the end.
-    private func topicPartitions(stopAtEnd: Bool, logger: Logger) async throws -> [Int32] {
+    private func topicPartitions(_ admin: KafkaAdmin, stopAtEnd: Bool, logger: Logger) async throws -> [Int32] {
         var warned = false
         while true {
-            let admin = try KafkaAdmin(bootstrapServers: source.bootstrapServers)
             do {
                 let described = try await admin.describeTopics([source.topic])
-                await admin.close()
                 if let t = described.first, !t.partitions.isEmpty { return t.partitions.map(\.partition) }
             } catch let error as KafkaClientError where error.kafkaCode?.rawValue == 3 {
-                await admin.close()
                 if stopAtEnd { throw StreamsError(.unknownTopic, "topic '\(source.topic)' does not exist") }
                 if !warned {
                     logger.notice("waiting for topic '\(source.topic)' to be created")
                     warned = true
                 }
-            } catch {
-                await admin.close()
-                throw error
             }
             try await Task.sleep(for: .seconds(1))
         }
