@@ -297,3 +297,20 @@ def test_weekly_parquet_parts_read_by_pyarrow(broker, tributary_bin, tmp_path):
     expected = [l.split(",") for l in csv.read_text().splitlines()[1:]]
     assert [[str(r["week_id"]), repr(r["avg_temp"]), str(r["avg_co"]), str(r["avg_humidity"])] for r in rows] == expected
     assert csv.read_text() == expected_weekly_csv(values)
+
+
+def test_demo_with_an_s3_lake(tributary_bin, moto, tmp_path):
+    s3 = s3_client(moto)
+    s3.create_bucket(Bucket="weather-lake")
+    data = tmp_path / "demo"
+    proc = tributary(tributary_bin, "demo", "--data-dir", data, "--days", 140, "--lake", "s3://weather-lake/tutorial",
+                     env=aws_env(tmp_path, moto), timeout=180)
+    body = s3.get_object(Bucket="weather-lake", Key="tutorial/weather_aggregation.csv")["Body"].read().decode()
+    lines = body.splitlines()
+    assert lines[0] == "week_id,avg_temp,avg_co,avg_humidity" and len(lines) == 1 + 20
+    assert "s3://weather-lake/tutorial/weather_aggregation.csv" in proc.stdout
+    cp = json.loads(s3.get_object(Bucket="weather-lake", Key="tutorial/weather_aggregation.csv.checkpoint.json")["Body"].read())
+    assert cp["offsets"] == {"0": 140} and cp["output_length"] == len(body.encode())
+    # No reprocess leftovers in the lake.
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="weather-lake")["Contents"]]
+    assert sorted(keys) == ["tutorial/weather_aggregation.csv", "tutorial/weather_aggregation.csv.checkpoint.json"]
