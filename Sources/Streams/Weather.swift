@@ -40,15 +40,21 @@ public struct WeatherReading: Sendable, Hashable {
     /// A flat object is parsed by hand (one pass, no allocation besides `device_id`);
     /// anything else goes through `JSONSerialization`. Throws for a missing field or a
     /// value that is not JSON.
-    public init(json: ByteBuffer?) throws {
-        guard let json else { throw StreamsError(.invalidRecord, "a weather record without a value") }
-        var fields = FlatJSON()
-        let ok = json.withUnsafeReadableBytes { fields.parse($0) }
-        if !ok { fields = try FlatJSON(fallback: Data(json.readableBytesView)) }
+    public init(json: __shared ByteBuffer?) throws {
+        guard let ok = json?.withUnsafeReadableBytes({ fields in FlatJSON.parsed(fields) }) else {
+            throw StreamsError(.invalidRecord, "a weather record without a value")
+        }
+        var fields = ok
+        if !fields.complete { fields = try FlatJSON(fallback: Data(json!.readableBytesView)) }
         guard let t = fields.temperature, let co = fields.co, let h = fields.humidity else {
-            throw StreamsError(.invalidRecord, "a weather record needs temperature, CO_concentration and humidity: \(String(buffer: json).prefix(200))")
+            throw StreamsError(.invalidRecord, "a weather record needs temperature, CO_concentration and humidity: \(String(buffer: json!).prefix(200))")
         }
         self.init(recordId: fields.recordId ?? 0, temperature: t, co: co, humidity: h, deviceId: fields.deviceId, timestamp: fields.timestamp)
+    }
+
+    /// Parses a record's value in place (no copy of the record or its buffer).
+    public init(record: __shared ConsumerRecord) throws {
+        try self.init(json: record.value)
     }
 
     /// The JSON the tutorial's producer sends (`json.dumps` of its dict: `": "` and
@@ -71,8 +77,16 @@ struct FlatJSON {
     var humidity: Double?
     var deviceId: String?
     var timestamp: Int64?
+    /// False when the fast parser gave up and the full one must read the value.
+    var complete = true
 
     init() {}
+
+    static func parsed(_ bytes: UnsafeRawBufferPointer) -> FlatJSON {
+        var f = FlatJSON()
+        f.complete = f.parse(bytes)
+        return f
+    }
 
     init(fallback data: Data) throws {
         guard let object = (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? [String: Any] else {

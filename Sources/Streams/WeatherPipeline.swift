@@ -74,7 +74,8 @@ public struct WeatherPipeline: Sendable {
     /// The stream: parse, window, average.
     public var stream: WindowedStream<WeatherAverages> {
         let source = StreamSource(bootstrapServers: bootstrapServers, topic: topic, groupId: groupId)
-        let readings = Stream(source: source).map { try WeatherReading(json: $0.value) }
+        // A concrete closure over the record: no reabstraction thunk copying each record.
+        let readings = Stream<WeatherReading>(source: source) { try WeatherReading(record: $0) }
         if eventTime {
             return readings.window(spec, key: { $0.deviceId }, eventTime: { $0.timestamp }, aggregate: WeatherAverages())
         }
