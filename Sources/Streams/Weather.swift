@@ -84,8 +84,47 @@ struct FlatJSON {
 
     static func parsed(_ bytes: UnsafeRawBufferPointer) -> FlatJSON {
         var f = FlatJSON()
+        if f.parseTutorialLayout(bytes) { return f }
+        f = FlatJSON()
         f.complete = f.parse(bytes)
         return f
+    }
+
+    /// The exact bytes `json.dumps` gives for the tutorial's dict,
+    /// `{"record_id": N, "temperature": X, "CO_concentration": N, "humidity": N}`: matched
+    /// by constant pieces, numbers read as in `parse`. False for anything else.
+    @inline(__always)
+    mutating func parseTutorialLayout(_ b: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        @inline(__always) func expect(_ piece: StaticString) -> Bool {
+            let n = piece.utf8CodeUnitCount
+            guard i + n <= b.count, memcmp(b.baseAddress! + i, piece.utf8Start, n) == 0 else { return false }
+            i += n
+            return true
+        }
+        @inline(__always) func integer() -> Int64? {
+            var negative = false
+            if i < b.count, b[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+            let start = i
+            var v: Int64 = 0
+            while i < b.count, b[i] >= UInt8(ascii: "0"), b[i] <= UInt8(ascii: "9"), i - start < 18 {
+                v = v * 10 + Int64(b[i] - UInt8(ascii: "0"))
+                i += 1
+            }
+            guard i > start, i < b.count, b[i] == UInt8(ascii: ",") || b[i] == UInt8(ascii: "}") else { return nil }
+            return negative ? -v : v
+        }
+        guard expect(#"{"record_id": "#), let id = integer(), expect(#", "temperature": "#) else { return false }
+        let start = i
+        while i < b.count, b[i] != UInt8(ascii: ",") { i += 1 }
+        guard let t = fastDecimal(UnsafeRawBufferPointer(rebasing: b[start..<i])) else { return false }
+        guard expect(#", "CO_concentration": "#), let co = integer(), expect(#", "humidity": "#), let h = integer(),
+              expect("}"), i == b.count else { return false }
+        recordId = id
+        temperature = t
+        self.co = Double(co)
+        humidity = Double(h)
+        return true
     }
 
     init(fallback data: Data) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import XCTest
 @testable import Streams
 
@@ -91,6 +92,23 @@ final class WindowTests: XCTestCase {
         XCTAssertEqual(escaped.deviceId, "a\"b")
         XCTAssertThrowsError(try WeatherReading(json: .init(string: #"{"temperature": 1.5}"#)))
         XCTAssertThrowsError(try WeatherReading(json: .init(string: "not json")))
+    }
+
+    func testTutorialLayoutAndGeneralParserAgree() throws {
+        var sim = WeatherSimulation(seed: 4)
+        for _ in 0..<5000 {
+            let r = sim.next()
+            XCTAssertEqual(try WeatherReading(json: ByteBuffer(string: r.json)), r)
+            // Same values in another layout take the general parser.
+            let compact = r.json.replacingOccurrences(of: ": ", with: ":").replacingOccurrences(of: ", ", with: ",")
+            XCTAssertEqual(try WeatherReading(json: ByteBuffer(string: compact)), r)
+        }
+        // Python's long reprs (17 significant digits) and exponents fall back to strtod.
+        let odd = try WeatherReading(json: ByteBuffer(string: #"{"record_id": 1, "temperature": 89.60000000000001, "CO_concentration": 5, "humidity": 6}"#))
+        XCTAssertEqual(odd.temperature, 89.60000000000001)
+        let exp = try WeatherReading(json: ByteBuffer(string: #"{"record_id": 1, "temperature": 1e-05, "CO_concentration": -5, "humidity": 6}"#))
+        XCTAssertEqual(exp.temperature, 1e-05)
+        XCTAssertEqual(exp.co, -5)
     }
 
     func testFastDecimalParsingEqualsStrtod() {
