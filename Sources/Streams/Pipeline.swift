@@ -336,6 +336,9 @@ public struct WindowedStream<A: Aggregation>: Sendable {
             prefetch = nil
         }
         do {
+            // A fresh output gets its checkpoint before its first byte: output without a
+            // checkpoint then always means someone else's file, never our own crash.
+            if restored == nil { try await checkpoint() }
             while !(options.stopAtEnd && caughtUp()) {
                 if Task.isCancelled { break }
                 let poll = prefetch ?? Task { try await consumer.poll(timeout: .milliseconds(200)) }

@@ -148,10 +148,17 @@ def test_sigkill_mid_stream_then_resume_equals_an_uninterrupted_run(broker, trib
            "--commit-interval-ms", "0"]
     kills = 0
     sizes = []
-    for delay in (0.6, 0.5, 0.8, 0.4, 0.7):
+    for extra in (0.0, 0.05, 0.01, 0.1, 0.03):
+        before = out.stat().st_size if out.exists() else 0
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         try:
-            time.sleep(delay)
+            # Kill once the run has written something, at a varying moment after that.
+            deadline = time.monotonic() + 30
+            while proc.poll() is None and time.monotonic() < deadline:
+                if out.exists() and out.stat().st_size > before:
+                    break
+                time.sleep(0.002)
+            time.sleep(extra)
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
