@@ -162,6 +162,12 @@ let package = Package(
             dependencies: ["Streams"],
             path: "Examples/WeatherStream"
         ),
+        // What the test targets share: an in-process broker on a free loopback port.
+        .target(
+            name: "TributaryTestSupport",
+            dependencies: ["Broker", "KafkaClient", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TributaryTestSupport"
+        ),
         .testTarget(
             name: "KafkaProtocolTests",
             dependencies: ["KafkaProtocol", "KafkaCodegen", .product(name: "NIOCore", package: "swift-nio")],
@@ -191,6 +197,7 @@ let package = Package(
         .testTarget(
             name: "KafkaClientTests",
             dependencies: [
+                "TributaryTestSupport",
                 "KafkaClient", "Broker", "KafkaProtocol", "KafkaCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -200,6 +207,7 @@ let package = Package(
         .testTarget(
             name: "LakeTests",
             dependencies: [
+                "TributaryTestSupport",
                 "Lake", "KafkaClient", "Broker", "KafkaProtocol", "ObjectStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -208,6 +216,7 @@ let package = Package(
         .testTarget(
             name: "StreamsTests",
             dependencies: [
+                "TributaryTestSupport",
                 "Streams", "KafkaClient", "Broker", "KafkaProtocol", "ObjectStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -216,6 +225,7 @@ let package = Package(
         .testTarget(
             name: "BrokerTests",
             dependencies: [
+                "TributaryTestSupport",
                 "Broker", "KafkaProtocol", "KafkaClient", "LogStore", "Tiering",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -6,45 +6,11 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import TributaryTestSupport
 import XCTest
 
-/// Starts a real broker in-process on a free loopback port.
-final class TestBroker {
-    let directory: String
-    var broker: Broker!
-    var task: Task<Void, any Error>!
-    var port = 0
-
-    init(directory: String? = nil, configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws {
-        self.directory = directory ?? NSTemporaryDirectory() + "broker-\(UUID().uuidString)"
-        var config = BrokerConfiguration()
-        config.port = 0
-        config.dataDirectory = self.directory
-        configure(&config)
-        broker = try Broker(configuration: config, logger: Logger(label: "test-broker"))
-        let services = broker.services
-        task = Task {
-            try await withThrowingDiscardingTaskGroup { group in
-                for service in services { group.addTask { try await service.run() } }
-            }
-        }
-        port = try await broker.listener.boundPort()
-    }
-
-    func connect() async throws -> KafkaConnection {
-        try await KafkaConnection.connect(host: "127.0.0.1", port: port)
-    }
-
-    func stop() async {
-        task.cancel()
-        _ = try? await task.value
-        broker.shutdown()
-    }
-
-    func removeData() {
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-}
+/// The in-process broker of TributaryTestSupport; BrokerTests' restart tests keep its data.
+typealias TestBroker = InProcessBroker
 
 func batch(_ values: [String], timestamp: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) -> ByteBuffer {
     var builder = RecordBatchBuilder(baseTimestamp: timestamp)
@@ -338,7 +304,7 @@ final class BrokerServerTests: XCTestCase {
     }
 
     func testTopicsConfigsAndDataSurviveARestart() async throws {
-        let first = try await TestBroker()
+        let first = try await TestBroker(removesDataOnStop: false)
         defer { first.removeData() }
         var c = try await first.connect()
         let created = try await c.send(CreateTopicsRequest(topics: [

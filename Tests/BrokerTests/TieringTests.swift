@@ -5,6 +5,7 @@ import KafkaProtocol
 import LogStore
 import NIOCore
 import Tiering
+import TributaryTestSupport
 import XCTest
 
 /// Tiered storage end to end on a local-directory store: upload, local deletion, reads and

@@ -4,52 +4,10 @@ import KafkaClient
 import KafkaProtocol
 import Logging
 import NIOCore
+import TributaryTestSupport
 import XCTest
 
-/// Starts a real broker in-process on a free loopback port (as BrokerTests' helper does;
-/// copied, since test targets cannot import each other).
-final class TestBroker: @unchecked Sendable {
-    // @unchecked: set once in init and only read afterwards, from the test's own task.
-    let directory: String
-    var broker: Broker!
-    var task: Task<Void, any Error>!
-    var port = 0
-
-    init(configure: (inout BrokerConfiguration) -> Void = { _ in }) async throws {
-        self.directory = NSTemporaryDirectory() + "client-broker-\(UUID().uuidString)"
-        var config = BrokerConfiguration()
-        config.port = 0
-        config.dataDirectory = self.directory
-        // Groups form at once instead of after Kafka's 3 s initial delay.
-        config.groups.initialRebalanceDelayMs = 0
-        configure(&config)
-        broker = try Broker(configuration: config, logger: Logger(label: "test-broker"))
-        let services = broker.services
-        task = Task {
-            try await withThrowingDiscardingTaskGroup { group in
-                for service in services { group.addTask { try await service.run() } }
-            }
-        }
-        port = try await broker.listener.boundPort()
-    }
-
-    var bootstrap: [String] { ["127.0.0.1:\(port)"] }
-
-    func admin() throws -> KafkaAdmin { try KafkaAdmin(bootstrapServers: bootstrap) }
-
-    func createTopic(_ name: String, partitions: Int32) async throws {
-        let admin = try admin()
-        try await admin.createTopic(name, partitions: partitions)
-        await admin.cluster.close()
-    }
-
-    func stop() async {
-        task.cancel()
-        _ = try? await task.value
-        broker.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-}
+typealias TestBroker = InProcessBroker
 
 /// Runs `body` with a producer whose `run()` is going, then closes it and waits for run.
 func withProducer<T: Sendable>(_ configuration: KafkaProducer.Configuration,

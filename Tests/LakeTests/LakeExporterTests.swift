@@ -4,41 +4,13 @@ import KafkaClient
 import Logging
 import NIOCore
 import ObjectStore
+import TributaryTestSupport
 import XCTest
 @testable import Lake
 
-/// Starts a real broker in-process on a free loopback port (as KafkaClientTests' helper
-/// does; copied, since test targets cannot import each other).
-final class LakeTestBroker: @unchecked Sendable {
-    // @unchecked: set once in init and only read afterwards, from the test's own task.
-    let directory = NSTemporaryDirectory() + "lake-broker-\(UUID().uuidString)"
-    var broker: Broker!
-    var task: Task<Void, any Error>!
-    var port = 0
+typealias LakeTestBroker = InProcessBroker
 
-    init() async throws {
-        var config = BrokerConfiguration()
-        config.port = 0
-        config.dataDirectory = directory
-        config.groups.initialRebalanceDelayMs = 0
-        broker = try Broker(configuration: config, logger: Logger(label: "lake-test-broker"))
-        let services = broker.services
-        task = Task {
-            try await withThrowingDiscardingTaskGroup { group in
-                for service in services { group.addTask { try await service.run() } }
-            }
-        }
-        port = try await broker.listener.boundPort()
-    }
-
-    var bootstrap: [String] { ["127.0.0.1:\(port)"] }
-
-    func createTopic(_ name: String, partitions: Int32) async throws {
-        let admin = try KafkaAdmin(bootstrapServers: bootstrap)
-        try await admin.createTopic(name, partitions: partitions)
-        await admin.close()
-    }
-
+extension InProcessBroker {
     /// Sends `values` (key i, round-robin by key hash) and waits for every ack.
     func produce(_ topic: String, _ values: [String?], partition: Int32? = nil) async throws {
         let producer = try KafkaProducer(configuration: .init(bootstrapServers: bootstrap))
@@ -48,13 +20,6 @@ final class LakeTestBroker: @unchecked Sendable {
         }
         await producer.close()
         try await runner.value
-    }
-
-    func stop() async {
-        task.cancel()
-        _ = try? await task.value
-        broker.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
     }
 }
 
