@@ -94,7 +94,7 @@ public final class FileSink: ReplaceableSink, @unchecked Sendable {
         self.path = path
     }
 
-    deinit { if fd >= 0 { Glibc.close(fd) } }
+    deinit { if fd >= 0 { closeDescriptor(fd) } }
 
     public func staging() throws -> FileSink { FileSink(path: path + ".reprocess") }
 
@@ -139,7 +139,7 @@ public final class FileSink: ReplaceableSink, @unchecked Sendable {
     }
 
     public func reset() async throws {
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
+        if fd >= 0 { closeDescriptor(fd); fd = -1 }
         for p in [path, checkpointPath, journalPath] where unlink(p) != 0 && errno != ENOENT {
             throw posixError("remove \(p)")
         }
@@ -147,7 +147,7 @@ public final class FileSink: ReplaceableSink, @unchecked Sendable {
     }
 
     public func close() async throws {
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
+        if fd >= 0 { closeDescriptor(fd); fd = -1 }
     }
 
     public func replace(with staging: FileSink) async throws {
@@ -360,6 +360,15 @@ public final class TopicSink: StreamSink, @unchecked Sendable {
 
 // MARK: POSIX helpers
 
+/// `close(2)`, named apart from the sinks' own `close()`.
+func closeDescriptor(_ fd: Int32) {
+    #if canImport(Glibc)
+    _ = Glibc.close(fd)
+    #elseif canImport(Darwin)
+    _ = Darwin.close(fd)
+    #endif
+}
+
 func posixError(_ what: String) -> StreamsError {
     StreamsError(.io, "\(what): \(String(cString: strerror(errno)))")
 }
@@ -384,7 +393,7 @@ func readFile(_ path: String) throws -> [UInt8]? {
         if errno == ENOENT { return nil }
         throw posixError("open \(path)")
     }
-    defer { Glibc.close(fd) }
+    defer { closeDescriptor(fd) }
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
@@ -420,10 +429,10 @@ func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try writeAll(fd, $0, temp) }
         guard fsync(fd) == 0 else { throw posixError("fsync \(temp)") }
     } catch {
-        Glibc.close(fd)
+        closeDescriptor(fd)
         throw error
     }
-    Glibc.close(fd)
+    closeDescriptor(fd)
     guard rename(temp, path) == 0 else { throw posixError("rename \(temp)") }
     try syncDirectory(of: path)
 }
@@ -432,7 +441,7 @@ func syncDirectory(of path: String) throws {
     let dir = (path as NSString).deletingLastPathComponent
     let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard fd >= 0 else { throw posixError("open directory of \(path)") }
-    defer { Glibc.close(fd) }
+    defer { closeDescriptor(fd) }
     _ = fsync(fd)
 }
 
