@@ -422,7 +422,13 @@ struct RecordFolder<A: Aggregation> {
 
     /// Folds `batch` from index `start` into the windows; returns the index to continue
     /// from: the end, or (with `stopAfterWindow`) just after a record that closed a window.
-    mutating func fold(_ batch: [ConsumerRecord], from start: Int, stopAfterWindow: Bool) throws -> Int {
+    mutating func fold(_ records: [ConsumerRecord], from start: Int, stopAfterWindow: Bool) throws -> Int {
+        // Through a buffer pointer each record is borrowed in place; an array subscript
+        // would copy it (retaining its buffers) for the transform call.
+        try records.withUnsafeBufferPointer { try fold($0, from: start, stopAfterWindow: stopAfterWindow) }
+    }
+
+    private mutating func fold(_ batch: UnsafeBufferPointer<ConsumerRecord>, from start: Int, stopAfterWindow: Bool) throws -> Int {
         var i = start
         while i < batch.count {
             defer { i += 1 }

@@ -355,6 +355,19 @@ struct ConsumerState {
     mutating func nextRecords(max: Int, wakeFetcher: inout Bool) -> ([ConsumerRecord], NextRecord?) {
         var out: [ConsumerRecord] = []
         while out.count < max {
+            // Fast path: runs of records from the current batch, with the cursor moved into
+            // a local so the loop neither copies the batch nor re-checks the state per record.
+            if lifecycle == .running, fatal == nil, errors.isEmpty, var c = cursor.take() {
+                if out.isEmpty { out.reserveCapacity(Swift.min(max, 1024)) }
+                let failure = Self.drain(&c, into: &out, max: max)
+                cursor = c
+                if let failure {
+                    if out.isEmpty { return (out, .failed(failure)) }
+                    if fatal == nil { errors.insert(failure, at: 0) }
+                    return (out, nil)
+                }
+                if out.count >= max { break }
+            }
             switch nextRecord(wakeFetcher: &wakeFetcher) {
             case .record(let r):
                 if out.isEmpty { out.reserveCapacity(Swift.min(max, 1024)) }
@@ -370,6 +383,43 @@ struct ConsumerState {
             }
         }
         return (out, nil)
+    }
+
+    /// Appends the cursor's records, batch after batch, until `max` or the end of its
+    /// chunk (which `nextRecord` then finishes). Returns the error of a corrupt record.
+    private static func drain(_ c: inout Cursor, into out: inout [ConsumerRecord], max: Int) -> KafkaClientError? {
+        let topic = c.chunk.partition.topic
+        let partition = c.chunk.partition.partition
+        while out.count < max, c.batchIndex < c.chunk.batches.count {
+            let i = c.batchIndex
+            let base = c.chunk.batches[i].baseOffset
+            let baseTimestamp = c.chunk.batches[i].baseTimestamp
+            let maxTimestamp = c.chunk.batches[i].maxTimestamp
+            let logAppendTime = c.chunk.batches[i].isLogAppendTime
+            while out.count < max {
+                let record: Record?
+                do {
+                    record = try c.chunk.batches[i].records.next()
+                } catch {
+                    c.batchIndex += 1
+                    return KafkaClientError(.malformedResponse, "corrupt record in \(topic)-\(partition) at offset \(c.position): \(error)")
+                }
+                guard let r = record else {
+                    c.batchIndex += 1
+                    break
+                }
+                let offset = base + Int64(r.offsetDelta)
+                // A fetch returns whole batches: skip what comes before the position.
+                guard offset >= c.position else { continue }
+                c.position = offset + 1
+                out.append(ConsumerRecord(
+                    topic: topic, partition: partition, offset: offset,
+                    timestamp: logAppendTime ? maxTimestamp : baseTimestamp + r.timestampDelta,
+                    timestampType: logAppendTime ? .logAppendTime : .createTime,
+                    key: r.key, value: r.value, headers: r.headers))
+            }
+        }
+        return nil
     }
 
     /// Queues the record sequence's wait; false when there is something to return now.

@@ -226,30 +226,97 @@ public struct RecordIterator: Sendable {
             return nil
         }
         remaining -= 1
-        guard let length = payload.readVarint() else { throw Self.corrupt("record length") }
-        guard length >= 0, Int(length) <= payload.readableBytes else {
-            throw Self.corrupt("record length \(length) with \(payload.readableBytes) bytes left")
-        }
-        var body = payload.readSlice(length: Int(length))!
-        guard let attributes = body.readInteger(as: Int8.self),
-              let timestampDelta = body.readVarlong(),
-              let offsetDelta = body.readVarint()
-        else { throw Self.corrupt("record header") }
-        let key = try Self.readBytes(&body, "key")
-        let value = try Self.readBytes(&body, "value")
-        guard let headerCount = body.readVarint(), headerCount >= 0, Int(headerCount) <= body.readableBytes / 2 else {
-            throw Self.corrupt("header count")
-        }
+        // The framing is decoded over the raw bytes in one pass (no per-byte bounds checks,
+        // no intermediate slice); only key, value and header values become slices.
+        let layout = try payload.withUnsafeReadableBytes { try Self.layout(of: $0) }
+        let base = payload.readerIndex
+        let key = layout.keyLength < 0 ? nil : payload.getSlice(at: base + layout.keyStart, length: layout.keyLength)
+        let value = layout.valueLength < 0 ? nil : payload.getSlice(at: base + layout.valueStart, length: layout.valueLength)
         var headers: [Record.Header] = []
-        headers.reserveCapacity(Int(headerCount))
-        for _ in 0..<headerCount {
-            guard var keyBytes = try Self.readBytes(&body, "header key") else { throw Self.corrupt("null header key") }
-            let headerKey = keyBytes.readString(length: keyBytes.readableBytes)!
-            headers.append(.init(key: headerKey, value: try Self.readBytes(&body, "header value")))
+        if layout.headerCount > 0 {
+            var body = payload.getSlice(at: base + layout.headersStart, length: layout.end - layout.headersStart)!
+            headers.reserveCapacity(layout.headerCount)
+            for _ in 0..<layout.headerCount {
+                guard var keyBytes = try Self.readBytes(&body, "header key") else { throw Self.corrupt("null header key") }
+                let headerKey = keyBytes.readString(length: keyBytes.readableBytes)!
+                headers.append(.init(key: headerKey, value: try Self.readBytes(&body, "header value")))
+            }
+            guard body.readableBytes == 0 else { throw Self.corrupt("\(body.readableBytes) bytes left inside a record") }
         }
-        guard body.readableBytes == 0 else { throw Self.corrupt("\(body.readableBytes) bytes left inside a record") }
-        return Record(attributes: attributes, timestampDelta: timestampDelta, offsetDelta: offsetDelta,
+        payload.moveReaderIndex(forwardBy: layout.end)
+        return Record(attributes: layout.attributes, timestampDelta: layout.timestampDelta, offsetDelta: layout.offsetDelta,
                       key: key, value: value, headers: headers)
+    }
+
+    /// Where a record's parts are, relative to its first byte (the length varint).
+    struct Layout {
+        var end = 0
+        var attributes: Int8 = 0
+        var timestampDelta: Int64 = 0
+        var offsetDelta: Int32 = 0
+        var keyStart = 0
+        var keyLength = -1
+        var valueStart = 0
+        var valueLength = -1
+        var headerCount = 0
+        var headersStart = 0
+    }
+
+    /// Zigzag LEB128 at `i` of at most `maxBytes` bytes, not reading past `limit`.
+    @inline(__always)
+    private static func zigzag(_ raw: UnsafeRawBufferPointer, _ i: inout Int, limit: Int, maxBytes: Int) -> Int64? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        var n = 0
+        while n < maxBytes, i < limit {
+            let byte = raw[i]
+            i += 1
+            n += 1
+            result |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return Int64(bitPattern: (result >> 1) ^ (0 &- (result & 1))) }
+            shift += 7
+        }
+        return nil
+    }
+
+    private static func layout(of raw: UnsafeRawBufferPointer) throws -> Layout {
+        var i = 0
+        guard let length = zigzag(raw, &i, limit: raw.count, maxBytes: 5), length <= Int64(Int32.max) else {
+            throw corrupt("record length")
+        }
+        guard length >= 0, Int(length) <= raw.count - i else {
+            throw corrupt("record length \(length) with \(raw.count - i) bytes left")
+        }
+        var l = Layout()
+        l.end = i + Int(length)
+        let end = l.end
+        guard i < end else { throw corrupt("record header") }
+        l.attributes = Int8(bitPattern: raw[i])
+        i += 1
+        guard let timestampDelta = zigzag(raw, &i, limit: end, maxBytes: 10),
+              let offsetDelta = zigzag(raw, &i, limit: end, maxBytes: 5), offsetDelta >= Int64(Int32.min), offsetDelta <= Int64(Int32.max)
+        else { throw corrupt("record header") }
+        l.timestampDelta = timestampDelta
+        l.offsetDelta = Int32(offsetDelta)
+        func bytes(_ what: String) throws -> (start: Int, length: Int) {
+            guard let n = zigzag(raw, &i, limit: end, maxBytes: 5) else { throw corrupt("\(what) length") }
+            if n < 0 {
+                guard n == -1 else { throw corrupt("\(what) length \(n)") }
+                return (i, -1)
+            }
+            guard n <= Int64(end - i) else { throw corrupt("\(what) length \(n) with \(end - i) bytes left") }
+            defer { i += Int(n) }
+            return (i, Int(n))
+        }
+        (l.keyStart, l.keyLength) = try bytes("key")
+        (l.valueStart, l.valueLength) = try bytes("value")
+        guard let headerCount = zigzag(raw, &i, limit: end, maxBytes: 5), headerCount >= 0, Int(headerCount) <= (end - i) / 2 else {
+            throw corrupt("header count")
+        }
+        l.headerCount = Int(headerCount)
+        l.headersStart = i
+        if headerCount == 0, i != end { throw corrupt("\(end - i) bytes left inside a record") }
+        return l
     }
 
     /// Reads every remaining record.
