@@ -5,42 +5,11 @@ import KafkaProtocol
 import Logging
 import NIOCore
 import ObjectStore
+import TributaryTestSupport
 import XCTest
 @testable import Streams
 
-/// A real broker in this process on a free loopback port (as KafkaClientTests' helper).
-final class StreamsTestBroker: @unchecked Sendable {
-    // @unchecked: set once in init, read afterwards from the test's task.
-    let directory: String
-    var broker: Broker!
-    var task: Task<Void, any Error>!
-    var port = 0
-
-    init() async throws {
-        directory = NSTemporaryDirectory() + "streams-broker-\(UUID().uuidString)"
-        var config = BrokerConfiguration()
-        config.port = 0
-        config.dataDirectory = directory
-        config.groups.initialRebalanceDelayMs = 0
-        broker = try Broker(configuration: config, logger: Logger(label: "test-broker"))
-        let services = broker.services
-        task = Task {
-            try await withThrowingDiscardingTaskGroup { group in
-                for service in services { group.addTask { try await service.run() } }
-            }
-        }
-        port = try await broker.listener.boundPort()
-    }
-
-    var bootstrap: [String] { ["127.0.0.1:\(port)"] }
-
-    func stop() async {
-        task.cancel()
-        _ = try? await task.value
-        broker.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-}
+typealias StreamsTestBroker = InProcessBroker
 
 final class PipelineTests: XCTestCase {
     var broker: StreamsTestBroker!
