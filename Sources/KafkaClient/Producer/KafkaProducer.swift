@@ -36,6 +36,9 @@ public final class KafkaProducer: Service, Sendable {
     private let state: NIOLockedValueBox<RecordAccumulator>
     private let doorbell = Doorbell()
     private let started = NIOLockedValueBox(false)
+    /// InitProducerId failures in a row: the first (and every 50th) is a warning, the
+    /// retries between them only debug lines, so an unreachable cluster does not flood the log.
+    private let producerIdFailures = NIOLockedValueBox(0)
     private let reports: AsyncStream<DeliveryReport>
     private let reportsContinuation: AsyncStream<DeliveryReport>.Continuation
 
@@ -345,10 +348,19 @@ public final class KafkaProducer: Service, Sendable {
                 throw KafkaClientError.broker(KafkaErrorCode(rawValue: response.errorCode), "InitProducerId")
             }
             state.withLockedValue { $0.setProducerId(response.producerId, epoch: response.producerEpoch) }
+            producerIdFailures.withLockedValue { $0 = 0 }
             logger.debug("producer id", metadata: ["kafka.producer_id": "\(response.producerId)", "kafka.producer_epoch": "\(response.producerEpoch)"])
             return true
         } catch {
-            logger.warning("cannot get a producer id", metadata: [LogKey.error: "\(error)"])
+            let failures = producerIdFailures.withLockedValue { n -> Int in
+                n += 1
+                return n
+            }
+            if failures == 1 || failures % 50 == 0 {
+                logger.warning("cannot get a producer id; retrying", metadata: [LogKey.error: "\(error)", "attempts": "\(failures)"])
+            } else {
+                logger.debug("cannot get a producer id", metadata: [LogKey.error: "\(error)", "attempts": "\(failures)"])
+            }
             return false
         }
     }
