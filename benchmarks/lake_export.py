@@ -24,24 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from confluent_kafka import Producer
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def start_broker(binary, work):
-    port = free_port()
-    log = open(os.path.join(work, "broker.log"), "w")
-    proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", os.path.join(work, "data"),
-                             "--log-level", "warning"], stdout=log, stderr=log)
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close(); break
-        except OSError:
-            time.sleep(0.05)
-    return proc, f"127.0.0.1:{port}"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from broker_throughput import REPO, free_port, start_broker  # noqa: E402  (one broker launcher for all benchmarks)
 
 
 def weather_values(n, seed=7):
