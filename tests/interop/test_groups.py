@@ -233,7 +233,31 @@ class Rec:
     value: str
 
 
-class KafkaPythonGroup:
+class GroupClient:
+    """What the client adapters share: `_poll` buffers records, `read` hands them out in
+    order, and the assignment is the client's own view of it."""
+    name = "consumer"
+    buffer: list[Rec]
+
+    def _poll(self, timeout_s):
+        raise NotImplementedError
+
+    def read(self, n, timeout=20.0) -> list[Rec]:
+        deadline = time.monotonic() + timeout
+        while len(self.buffer) < n and time.monotonic() < deadline:
+            self._poll(0.2)
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def assignment(self) -> list[int]:
+        return sorted(tp.partition for tp in self.c.assignment())
+
+    def wait_assigned(self, timeout=20.0) -> list[int]:
+        return wait_until(lambda: self._poll(0.1) or self.assignment(), timeout,
+                          f"{self.name} consumer to be assigned partitions", interval=0)
+
+
+class KafkaPythonGroup(GroupClient):
     """kafka-python: subscribe (or assign with a group id), read, commit."""
     name = "kafka-python"
 
@@ -261,20 +285,6 @@ class KafkaPythonGroup:
         for tp, recs in self.c.poll(timeout_ms=int(timeout_s * 1000)).items():
             self.buffer += [Rec(m.partition, m.offset, m.value.decode()) for m in recs]
 
-    def read(self, n, timeout=20.0) -> list[Rec]:
-        deadline = time.monotonic() + timeout
-        while len(self.buffer) < n and time.monotonic() < deadline:
-            self._poll(0.2)
-        out, self.buffer = self.buffer[:n], self.buffer[n:]
-        return out
-
-    def assignment(self) -> list[int]:
-        return sorted(tp.partition for tp in self.c.assignment())
-
-    def wait_assigned(self, timeout=20.0) -> list[int]:
-        return wait_until(lambda: self._poll(0.1) or self.assignment(), timeout,
-                          "kafka-python consumer to be assigned partitions", interval=0)
-
     def commit(self, offsets: dict[int, int] | None = None):
         from kafka.structs import OffsetAndMetadata
         if offsets is None:
@@ -290,7 +300,7 @@ class KafkaPythonGroup:
         self.c.close(autocommit=False)
 
 
-class ConfluentGroup:
+class ConfluentGroup(GroupClient):
     """confluent-kafka (librdkafka)."""
     name = "confluent-kafka"
 
@@ -319,20 +329,6 @@ class ConfluentGroup:
                 raise AssertionError(f"consumer error: {m.error()}")
             self.buffer.append(Rec(m.partition(), m.offset(), m.value().decode()))
 
-    def read(self, n, timeout=20.0) -> list[Rec]:
-        deadline = time.monotonic() + timeout
-        while len(self.buffer) < n and time.monotonic() < deadline:
-            self._poll(0.2)
-        out, self.buffer = self.buffer[:n], self.buffer[n:]
-        return out
-
-    def assignment(self) -> list[int]:
-        return sorted(tp.partition for tp in self.c.assignment())
-
-    def wait_assigned(self, timeout=20.0) -> list[int]:
-        return wait_until(lambda: self._poll(0.1) or self.assignment(), timeout,
-                          "confluent consumer to be assigned partitions", interval=0)
-
     def commit(self, offsets: dict[int, int] | None = None):
         if offsets is None:
             res = self.c.commit(asynchronous=False)
@@ -350,7 +346,7 @@ class ConfluentGroup:
         self.c.close()
 
 
-class AioKafkaGroup:
+class AioKafkaGroup(GroupClient):
     """aiokafka, driven from a private event loop in a background thread, so the
     consumer keeps heartbeating between the test's calls."""
     name = "aiokafka"
@@ -393,20 +389,6 @@ class AioKafkaGroup:
         batches = self._do(self.c.getmany(timeout_ms=int(timeout_s * 1000)))
         for tp, recs in sorted(batches.items()):
             self.buffer += [Rec(m.partition, m.offset, m.value.decode()) for m in recs]
-
-    def read(self, n, timeout=20.0) -> list[Rec]:
-        deadline = time.monotonic() + timeout
-        while len(self.buffer) < n and time.monotonic() < deadline:
-            self._poll(0.2)
-        out, self.buffer = self.buffer[:n], self.buffer[n:]
-        return out
-
-    def assignment(self) -> list[int]:
-        return sorted(tp.partition for tp in self.c.assignment())
-
-    def wait_assigned(self, timeout=20.0) -> list[int]:
-        return wait_until(lambda: self._poll(0.1) or self.assignment(), timeout,
-                          "aiokafka consumer to be assigned partitions", interval=0)
 
     def commit(self, offsets: dict[int, int] | None = None):
         if offsets is None:
