@@ -101,7 +101,8 @@ public final class PartitionLog: @unchecked Sendable {
     public var logStartOffset: Int64 { lock.withLock { _logStartOffset } }
     /// The first offset on this disk. Below it (and at or above `logStartOffset`) the
     /// batches are only in tiered storage.
-    public var localLogStartOffset: Int64 { lock.withLock { max(_logStartOffset, segments.first!.baseOffset) } }
+    public var localLogStartOffset: Int64 { lock.withLock { localLogStartLocked } }
+    private var localLogStartLocked: Int64 { max(_logStartOffset, segments.first!.baseOffset) }
     /// Offsets below this are confirmed in tiered storage; -1 while unknown.
     public var tieredOffset: Int64 {
         get { lock.withLock { _tieredOffset } }
@@ -408,7 +409,7 @@ public final class PartitionLog: @unchecked Sendable {
                 break
             }
             if found == nil { found = segments.first }
-            return (found, found?.size ?? 0, _logStartOffset, end, max(_logStartOffset, segments.first!.baseOffset))
+            return (found, found?.size ?? 0, _logStartOffset, end, localLogStartLocked)
         }
         guard offset >= start, offset <= end else {
             throw LogStoreError(.offsetOutOfRange, "offset \(offset) is outside \(start)..<\(end)")

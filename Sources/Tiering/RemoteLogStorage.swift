@@ -224,34 +224,14 @@ public final class RemoteLogStorage: Sendable {
         guard let segment = manifest.segment(containing: offset) else { return nil }
         let object = key.segmentKey(segment.baseOffset, ".log")
         let index = try await offsetIndex(key, segment)
-        // The last index entry at or before the offset: batches start there.
-        let rel = UInt32(truncatingIfNeeded: offset - segment.baseOffset)
-        var position = 0
-        var lo = 0
-        var hi = index.count - 1
-        while lo <= hi {
-            let mid = (lo + hi) / 2
-            if index[mid].0 <= rel {
-                position = Int(index[mid].1)
-                lo = mid + 1
-            } else {
-                hi = mid - 1
-            }
-        }
         // Skip batches that end before the offset, then take whole batches up to maxBytes.
         var start: Int?
-        var end = position
-        while end + 61 <= segment.sizeInBytes {
-            let header = try await bytes(object, size: segment.sizeInBytes, range: end..<(end + 61))
-            guard let base = header.getInteger(at: header.readerIndex, as: Int64.self),
-                  let length = header.getInteger(at: header.readerIndex + 8, as: Int32.self),
-                  let lastDelta = header.getInteger(at: header.readerIndex + 23, as: Int32.self),
-                  length >= 49, end + 12 + Int(length) <= segment.sizeInBytes else {
-                throw TieringError("\(key): segment \(segment.baseOffset) has a bad batch header at position \(end)")
-            }
-            let batchSize = 12 + Int(length)
+        var end = Self.floorPosition(index, relativeOffset: UInt32(truncatingIfNeeded: offset - segment.baseOffset))
+        while end + BatchHeader.size <= segment.sizeInBytes {
+            let header = try await batchHeader(key, segment, object, at: end)
+            let batchSize = header.size
             if start == nil {
-                if base + Int64(lastDelta) < offset {
+                if header.lastOffset < offset {
                     end += batchSize
                     continue
                 }
@@ -277,17 +257,11 @@ public final class RemoteLogStorage: Sendable {
         let times = try await timeIndex(key, segment)
         var startRel: UInt32 = 0
         for entry in times where entry.0 < timestamp { startRel = entry.1 }
-        let index = try await offsetIndex(key, segment)
-        var position = 0
-        for entry in index where entry.0 <= startRel { position = Int(entry.1) }
-        while position + 61 <= segment.sizeInBytes {
-            let header = try await bytes(object, size: segment.sizeInBytes, range: position..<(position + 61))
-            guard let length = header.getInteger(at: header.readerIndex + 8, as: Int32.self), length >= 49,
-                  let maxTs = header.getInteger(at: header.readerIndex + 35, as: Int64.self) else {
-                throw TieringError("\(key): segment \(segment.baseOffset) has a bad batch header at position \(position)")
-            }
-            let batchSize = 12 + Int(length)
-            if maxTs >= timestamp {
+        var position = Self.floorPosition(try await offsetIndex(key, segment), relativeOffset: startRel)
+        while position + BatchHeader.size <= segment.sizeInBytes {
+            let header = try await batchHeader(key, segment, object, at: position)
+            let batchSize = header.size
+            if header.maxTimestamp >= timestamp {
                 var bytes = try await bytes(object, size: segment.sizeInBytes, range: position..<(position + batchSize))
                 guard let batch = try RecordBatch.read(from: &bytes) else { break }
                 let floor = max(fromOffset, manifest.logStartOffset)
@@ -306,6 +280,47 @@ public final class RemoteLogStorage: Sendable {
     }
 
     // MARK: bytes
+
+    /// The fields of a stored batch's header that reading needs.
+    struct BatchHeader {
+        /// Bytes of the fixed header (through the record count).
+        static let size = 61
+        var lastOffset: Int64
+        var maxTimestamp: Int64
+        /// The whole batch, length prefix included.
+        var size: Int
+    }
+
+    /// The header of the batch at `position` of a segment object, checked to lie inside it.
+    private func batchHeader(_ key: RemotePartitionKey, _ segment: RemoteSegment, _ object: String, at position: Int) async throws -> BatchHeader {
+        let header = try await bytes(object, size: segment.sizeInBytes, range: position..<(position + BatchHeader.size))
+        guard let base = header.getInteger(at: header.readerIndex, as: Int64.self),
+              let length = header.getInteger(at: header.readerIndex + 8, as: Int32.self),
+              let lastDelta = header.getInteger(at: header.readerIndex + 23, as: Int32.self),
+              let maxTimestamp = header.getInteger(at: header.readerIndex + 35, as: Int64.self),
+              length >= 49, position + 12 + Int(length) <= segment.sizeInBytes else {
+            throw TieringError("\(key): segment \(segment.baseOffset) has a bad batch header at position \(position)")
+        }
+        return BatchHeader(lastOffset: base + Int64(lastDelta), maxTimestamp: maxTimestamp, size: 12 + Int(length))
+    }
+
+    /// The position of the last offset-index entry at or before `relativeOffset` (0 when
+    /// none is): batches are walked from there.
+    static func floorPosition(_ index: [(UInt32, UInt32)], relativeOffset: UInt32) -> Int {
+        var position = 0
+        var lo = 0
+        var hi = index.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            if index[mid].0 <= relativeOffset {
+                position = Int(index[mid].1)
+                lo = mid + 1
+            } else {
+                hi = mid - 1
+            }
+        }
+        return position
+    }
 
     private func offsetIndex(_ key: RemotePartitionKey, _ segment: RemoteSegment) async throws -> [(UInt32, UInt32)] {
         let object = key.segmentKey(segment.baseOffset, ".log")
