@@ -45,6 +45,19 @@ def tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM (a graceful stop), wait up to ``timeout``, then SIGKILL."""
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            Broker._sigkill(proc)
+
+
 class Broker:
     """One Tributary process bound to a fixed port and data dir.
 
@@ -121,15 +134,7 @@ class Broker:
         if self.proc is None:
             return None
         proc = self.proc
-        if proc.poll() is None:
-            try:
-                os.kill(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._sigkill(proc)
+        stop_process(proc, timeout)
         self.proc = None
         return proc.returncode
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -24,6 +22,8 @@ import uuid
 from collections import Counter, defaultdict
 
 import pytest
+
+from conftest import stop_process
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 READ_TIMEOUT = 30.0
@@ -49,20 +49,6 @@ def cli_ok(tributary_bin, *args, input: str | None = None, timeout: float = 60) 
 def create_topic(tributary_bin, broker, topic: str, partitions: int) -> None:
     cli_ok(tributary_bin, "topics", "create", topic, "--partitions", partitions,
            "--bootstrap-server", broker.bootstrap)
-
-
-def stop_pid(proc: subprocess.Popen, timeout: float = 15) -> None:
-    """SIGTERM (graceful: commit, leave the group), then SIGKILL."""
-    if proc.poll() is None:
-        try:
-            os.kill(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 # =============================================================================
@@ -338,7 +324,7 @@ class SwiftMember:
             return len(self.records)
 
     def stop(self) -> str:
-        stop_pid(self.proc)
+        stop_process(self.proc, timeout=15)  # graceful: commit, leave the group
         self.reader.join(timeout=10)
         return self.proc.stderr.read()
 
