@@ -342,11 +342,8 @@ struct ConsumerState {
             // A fetch returns whole batches: skip what comes before the position.
             guard offset >= cursor!.position else { continue }
             cursor!.position = offset + 1
-            return .record(ConsumerRecord(
-                topic: cursor!.chunk.partition.topic, partition: cursor!.chunk.partition.partition, offset: offset,
-                timestamp: batch.isLogAppendTime ? batch.maxTimestamp : batch.baseTimestamp + r.timestampDelta,
-                timestampType: batch.isLogAppendTime ? .logAppendTime : .createTime,
-                key: r.key, value: r.value, headers: r.headers))
+            return .record(Self.consumerRecord(r, offset: offset, partition: cursor!.chunk.partition, baseTimestamp: batch.baseTimestamp,
+                                               maxTimestamp: batch.maxTimestamp, logAppendTime: batch.isLogAppendTime))
         }
     }
 
@@ -388,8 +385,7 @@ struct ConsumerState {
     /// Appends the cursor's records, batch after batch, until `max` or the end of its
     /// chunk (which `nextRecord` then finishes). Returns the error of a corrupt record.
     private static func drain(_ c: inout Cursor, into out: inout [ConsumerRecord], max: Int) -> KafkaClientError? {
-        let topic = c.chunk.partition.topic
-        let partition = c.chunk.partition.partition
+        let partition = c.chunk.partition
         while out.count < max, c.batchIndex < c.chunk.batches.count {
             let i = c.batchIndex
             let base = c.chunk.batches[i].baseOffset
@@ -402,7 +398,7 @@ struct ConsumerState {
                     record = try c.chunk.batches[i].records.next()
                 } catch {
                     c.batchIndex += 1
-                    return KafkaClientError(.malformedResponse, "corrupt record in \(topic)-\(partition) at offset \(c.position): \(error)")
+                    return KafkaClientError(.malformedResponse, "corrupt record in \(partition.topic)-\(partition.partition) at offset \(c.position): \(error)")
                 }
                 guard let r = record else {
                     c.batchIndex += 1
@@ -412,14 +408,22 @@ struct ConsumerState {
                 // A fetch returns whole batches: skip what comes before the position.
                 guard offset >= c.position else { continue }
                 c.position = offset + 1
-                out.append(ConsumerRecord(
-                    topic: topic, partition: partition, offset: offset,
-                    timestamp: logAppendTime ? maxTimestamp : baseTimestamp + r.timestampDelta,
-                    timestampType: logAppendTime ? .logAppendTime : .createTime,
-                    key: r.key, value: r.value, headers: r.headers))
+                out.append(Self.consumerRecord(r, offset: offset, partition: partition, baseTimestamp: baseTimestamp,
+                                               maxTimestamp: maxTimestamp, logAppendTime: logAppendTime))
             }
         }
         return nil
+    }
+
+    /// A record as the consumer returns it: the batch's LogAppendTime, or its base
+    /// timestamp plus the record's delta.
+    @inline(__always)
+    private static func consumerRecord(_ r: Record, offset: Int64, partition: TopicPartition, baseTimestamp: Int64,
+                                       maxTimestamp: Int64, logAppendTime: Bool) -> ConsumerRecord {
+        ConsumerRecord(topic: partition.topic, partition: partition.partition, offset: offset,
+                       timestamp: logAppendTime ? maxTimestamp : baseTimestamp + r.timestampDelta,
+                       timestampType: logAppendTime ? .logAppendTime : .createTime,
+                       key: r.key, value: r.value, headers: r.headers)
     }
 
     /// Queues the record sequence's wait; false when there is something to return now.
